@@ -1,0 +1,37 @@
+# Two commands set up everything on a fresh machine with Python 3.11:
+#   make demo   the whole stack (PostgreSQL+pgvector, Redis, Celery worker, web) until Ctrl-C
+#   make test   the whole test suite against real services
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint constraints clean-var
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python 3.11 is required)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m shopalook demo $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+constraints: $(STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v -iE '^(nvidia-|cuda-|triton)' \
+	  | sed '1i # Transitive pins: pip install -c requirements/constraints.txt -e .[dev]' \
+	  > requirements/constraints.txt
+
+clean-var:
+	rm -rf var/test

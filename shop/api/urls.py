@@ -1,0 +1,8 @@
+from django.urls import path
+
+from shop.api.views import ProductDetailApi, ProductListApi
+
+urlpatterns = [
+    path("products", ProductListApi.as_view(), name="product-list"),
+    path("products/<int:product_id>", ProductDetailApi.as_view(), name="product-detail"),
+]

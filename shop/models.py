@@ -1,0 +1,139 @@
+"""Catalog rows: products, their tags and images, and image embeddings per model version."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from pgvector.django import VectorField
+
+
+class TimeStamped(models.Model):
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class Tag(models.Model):
+    class Kind(models.TextChoices):
+        CATEGORY = "category", "Category"
+        SUB_CATEGORY = "sub_category", "Sub-category"
+        ARTICLE_TYPE = "article_type", "Article type"
+        COLOUR = "colour", "Colour"
+        GENDER = "gender", "Gender"
+        USAGE = "usage", "Usage"
+        SEASON = "season", "Season"
+        BRAND = "brand", "Brand"
+        FREE = "free", "Free tag"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["kind", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "name"], name="tag_unique_kind_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.name}"
+
+
+class Product(TimeStamped):
+    sku = models.CharField("SKU", max_length=64, unique=True)
+    title = models.CharField(max_length=300)
+    brand = models.CharField(max_length=100, blank=True)
+    price = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True, help_text="ISO 4217 code, e.g. EUR")
+    product_url = models.URLField(max_length=500, blank=True)
+    is_active = models.BooleanField(default=True)
+    tags = models.ManyToManyField(Tag, related_name="products", blank=True)
+
+    class Meta:
+        ordering = ["sku"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(price__isnull=True) | Q(price__gte=0), name="product_price_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sku} {self.title}"
+
+
+class ProductImage(TimeStamped):
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="images")
+    image = models.ImageField(upload_to="products/%Y/%m/")
+    sha256 = models.CharField(max_length=64, help_text="SHA-256 of the image bytes")
+    is_primary = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["product_id", "-is_primary", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product"],
+                condition=Q(is_primary=True),
+                name="one_primary_image_per_product",
+            ),
+            models.UniqueConstraint(
+                fields=["product", "sha256"], name="image_unique_bytes_per_product"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"image {self.pk} of {self.product_id}"
+
+
+class ModelVersion(models.Model):
+    """An embedding model: which weights made a vector, and how long the vectors are."""
+
+    name = models.CharField(max_length=100, unique=True)
+    weights_sha256 = models.CharField(max_length=64)
+    embedding_dimension = models.PositiveIntegerField()
+    tag_vocabulary = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    is_active = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_active"], condition=Q(is_active=True), name="one_active_model_version"
+            ),
+            models.CheckConstraint(
+                condition=Q(embedding_dimension__gt=0, embedding_dimension__lte=2000),
+                name="model_embedding_dimension_indexable",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProductEmbedding(models.Model):
+    """One vector per product image and model version.
+
+    The column has no fixed dimension so that model versions of different sizes can live
+    side by side; each version gets a partial HNSW index over ``vector::vector(n)``.
+    """
+
+    image = models.ForeignKey(ProductImage, on_delete=models.CASCADE, related_name="embeddings")
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, related_name="embeddings"
+    )
+    image_sha256 = models.CharField(max_length=64, help_text="SHA-256 of the bytes embedded")
+    vector = VectorField()
+    predicted_tags = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["image", "model_version"], name="one_embedding_per_image_and_model"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"embedding of image {self.image_id} by {self.model_version_id}"

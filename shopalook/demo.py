@@ -1,0 +1,159 @@
+"""``python -m shopalook demo``: the whole stack on one machine, until Ctrl-C.
+
+Brings up PostgreSQL and Redis (embedded unless their URLs are set), migrates, starts a
+Celery worker and the web server, imports a sample of the catalog, waits for it to be
+embedded, prints the URLs and serves. Stopping keeps everything under ``var/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import signal
+import sys
+import time
+from pathlib import Path
+
+logger = logging.getLogger("shopalook.demo")
+
+
+def parse_arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m shopalook demo", description=__doc__)
+    parser.add_argument(
+        "--catalog",
+        type=Path,
+        default=None,
+        help="catalog folder (catalog.csv + images); default DATA_DIR/catalog",
+    )
+    parser.add_argument(
+        "--sample", type=int, default=300, help="products to import from the catalog (0: all)"
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    return parser.parse_args(argv)
+
+
+def run(argv: list[str]) -> int:
+    arguments = parse_arguments(argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shopalook.settings.dev")
+    # SIGTERM behaves like Ctrl-C: children stop, then the embedded services (atexit).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    from shopalook.devstack import ServiceError, ensure_port_free
+
+    try:
+        ensure_port_free(arguments.port, arguments.host)
+        import django
+
+        django.setup()  # the dev settings start embedded PostgreSQL/Redis if needed
+        from shopalook import preflight
+
+        preflight.check_database()
+        preflight.check_broker()
+    except (ServiceError, ImproperlyConfigured) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return serve(arguments)
+
+
+def serve(arguments: argparse.Namespace) -> int:
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from shopalook import processes
+
+    print("Preparing the database ...", flush=True)
+    call_command("migrate", interactive=False, verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
+    username, password = ensure_demo_admin(settings.VAR_DIR)
+    logs = settings.VAR_DIR / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    children = {
+        "worker": processes.spawn(
+            processes.worker_command(name="demo@%h"), log_path=logs / "worker.log"
+        ),
+        "web": processes.spawn(
+            processes.web_command(host=arguments.host, port=arguments.port),
+            log_path=logs / "web.log",
+        ),
+    }
+    try:
+        load_catalog(arguments, settings)
+        wait_for_embeddings(children)
+        base = f"http://{arguments.host}:{arguments.port}"
+        print(
+            f"\nShopALook is running (logs in {logs}):\n"
+            f"  admin      {base}/admin/   user {username!r}, password {password!r}\n"
+            f"  API docs   {base}/api/docs/\n"
+            f"  products   {base}/api/v1/products\n"
+            f"  health     {base}/healthz\n"
+            "Press Ctrl-C to stop; data stays in var/ for the next start.",
+            flush=True,
+        )
+        while all(child.poll() is None for child in children.values()):
+            time.sleep(0.5)
+        dead = [name for name, child in children.items() if child.poll() is not None]
+        print(f"error: the {', '.join(dead)} process stopped; see {logs}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nStopping ...", flush=True)
+        return 0
+    finally:
+        for child in children.values():
+            processes.stop(child)
+
+
+def ensure_demo_admin(var_dir: Path) -> tuple[str, str]:
+    """A superuser for the demo, its password kept (owner-readable only) under var/."""
+    from django.contrib.auth import get_user_model
+
+    secret_file = var_dir / "demo-admin-password"
+    if not secret_file.exists():
+        secret_file.write_text(secrets.token_urlsafe(12))
+        secret_file.chmod(0o600)
+    password = secret_file.read_text().strip()
+    user_model = get_user_model()
+    user, _ = user_model.objects.get_or_create(
+        username="admin", defaults={"is_staff": True, "is_superuser": True}
+    )
+    if not user.check_password(password):
+        user.set_password(password)
+        user.save()
+    return "admin", password
+
+
+def load_catalog(arguments: argparse.Namespace, settings) -> None:
+    from django.core.management import call_command
+
+    folder = arguments.catalog or settings.DATA_DIR / "catalog"
+    if not (folder / "catalog.csv").exists():
+        print(
+            f"No catalog at {folder}: starting with the products already stored "
+            "(pass --catalog DIR to import one).",
+            flush=True,
+        )
+        return
+    sample = None if arguments.sample == 0 else arguments.sample
+    print(f"Importing {'all' if sample is None else sample} products from {folder} ...", flush=True)
+    call_command("import_catalog", str(folder), sample=sample)
+
+
+def wait_for_embeddings(children: dict) -> None:
+    """Show the worker's progress until every product image has a vector."""
+    from tqdm import tqdm
+
+    from shop.selectors import embedding_progress
+
+    done, total = embedding_progress()
+    with tqdm(total=total, initial=done, desc="embed", unit="image") as bar:
+        while done < total:
+            if any(child.poll() is not None for child in children.values()):
+                return
+            time.sleep(0.5)
+            done, total = embedding_progress()
+            bar.total = total
+            bar.update(done - bar.n)

@@ -1,0 +1,93 @@
+"""Start and stop the long-running processes of the stack: web server and Celery worker."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+
+logger = logging.getLogger(__name__)
+
+
+def worker_command(
+    *,
+    queues: str = "default,embeddings",
+    concurrency: int = 1,
+    name: str = "worker@%h",
+    loglevel: str = "INFO",
+) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker",
+        "worker",
+        "-Q",
+        queues,
+        "--concurrency",
+        str(concurrency),
+        "-n",
+        name,
+        "--loglevel",
+        loglevel,
+        "--without-mingle",
+        "--without-gossip",
+    ]
+
+
+def web_command(*, host: str, port: int, workers: int = 2) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "shopalook.wsgi:application",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers),
+        "--timeout",
+        "60",
+        "--access-logfile",
+        "-",
+    ]
+
+
+def spawn(
+    command: list[str], *, env: Mapping[str, str] | None = None, log_path: os.PathLike | None = None
+) -> subprocess.Popen:
+    """Start a child in its own session so a terminal's Ctrl-C reaches only us."""
+    output = open(log_path, "ab") if log_path else None  # noqa: SIM115 (owned by the child)
+    return subprocess.Popen(
+        command,
+        env=dict(env) if env is not None else None,
+        stdout=output,
+        stderr=subprocess.STDOUT if output else None,
+        start_new_session=True,
+    )
+
+
+def stop(process: subprocess.Popen, *, timeout_s: float = 20) -> None:
+    """Ask politely (SIGTERM: Celery finishes its task, gunicorn its requests), then kill."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout_s
+    while process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if process.poll() is None:
+        logger.warning("process %s did not stop in %.0f s; killing it", process.pid, timeout_s)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    else:
+        # Reap grandchildren (prefork pool, gunicorn workers) left in the group, if any.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)

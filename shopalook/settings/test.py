@@ -1,0 +1,17 @@
+"""Tests: real PostgreSQL/pgvector and Redis (embedded, under var/test, unless URLs are set)."""
+
+import os
+from pathlib import Path
+
+# Keep test servers and files apart from the demo's; set before base.py reads VAR_DIR.
+_project_root = Path(__file__).resolve().parents[2]
+os.environ["VAR_DIR"] = os.environ.get("TEST_VAR_DIR") or str(_project_root / "var" / "test")
+
+from .dev import *  # noqa: E402, F403
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

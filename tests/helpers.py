@@ -1,0 +1,16 @@
+"""Small helpers for tests."""
+
+import time
+
+import pytest
+
+
+def wait_until(condition, *, timeout_s: float = 60, interval_s: float = 0.1):
+    """Poll ``condition`` until it returns something truthy; fail the test on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(interval_s)
+    pytest.fail(f"condition not met within {timeout_s} s")
