@@ -1,0 +1,110 @@
+"""Image embeddings: RGB images -> L2-normalised float32 vectors for similarity search."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+from torch.nn import functional as F
+
+from recommender.devices import resolve_device
+from recommender.models.backbones import build_backbone
+from recommender.models.embedding import PooledFeatures
+from recommender.weights import get_weight_entry
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "efficientnet_lite0.imagenet"
+
+
+@dataclass(frozen=True)
+class EmbedderInfo:
+    """Which model made a vector: store it beside the vectors so they stay comparable."""
+
+    model_name: str
+    weights_sha256: str
+    dimension: int
+
+
+class ImageEmbedder:
+    """Embeds images with any network mapping (N, 3, S, S) images to (N, D) vectors.
+
+    `from_weights` builds the ImageNet-features baseline; a trained checkpoint supplies its
+    own network, transform and info to the constructor and is used the same way.
+    """
+
+    def __init__(
+        self,
+        network: nn.Module,
+        transform: Callable[[Image.Image], torch.Tensor],
+        info: EmbedderInfo,
+        *,
+        device: str | torch.device = "cpu",
+        batch_size: int = 32,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.device = resolve_device(device)
+        # channels_last speeds up CPU inference of this depthwise-conv network by ~1/3
+        # (team measurement, batch 32 on 2 cores with glibc malloc tuned: 7.8 -> 5.3 ms/image).
+        self._memory_format = (
+            torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
+        )
+        self.network = network.eval().to(self.device, memory_format=self._memory_format)
+        self.transform = transform
+        self.info = info
+        self.batch_size = batch_size
+
+    @classmethod
+    def from_weights(
+        cls,
+        name: str = DEFAULT_MODEL,
+        *,
+        device: str | torch.device = "cpu",
+        batch_size: int = 32,
+        weights_path: Path | str | None = None,
+    ) -> ImageEmbedder:
+        """The baseline embedder: pooled backbone features of a registry weight entry."""
+        entry = get_weight_entry(name)
+        backbone = build_backbone(entry.architecture, weights=entry, weights_path=weights_path)
+        network = PooledFeatures(backbone)
+        info = EmbedderInfo(
+            model_name=entry.name, weights_sha256=entry.sha256, dimension=network.dimension
+        )
+        return cls(network, entry.transforms(), info, device=device, batch_size=batch_size)
+
+    @property
+    def model_name(self) -> str:
+        return self.info.model_name
+
+    @property
+    def weights_sha256(self) -> str:
+        return self.info.weights_sha256
+
+    @property
+    def dimension(self) -> int:
+        return self.info.dimension
+
+    def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """RGB images -> float32 array (N, D), each row of unit L2 norm."""
+        if len(images) == 0:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        batches = [
+            self._embed_batch(images[start : start + self.batch_size])
+            for start in range(0, len(images), self.batch_size)
+        ]
+        return np.concatenate(batches)
+
+    @torch.inference_mode()
+    def _embed_batch(self, images: Sequence[Image.Image]) -> np.ndarray:
+        batch = torch.stack([self.transform(image) for image in images])  # (B, 3, S, S)
+        batch = batch.to(self.device, memory_format=self._memory_format)  # (B, 3, S, S)
+        vectors = self.network(batch)  # (B, D)
+        vectors = F.normalize(vectors.float(), dim=1)  # (B, D), unit L2 norm
+        return vectors.cpu().numpy()

