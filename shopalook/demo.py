@@ -82,6 +82,7 @@ def serve(arguments: argparse.Namespace) -> int:
         ),
     }
     try:
+        queue_unfinished_embeddings()
         load_catalog(arguments, settings)
         wait_for_embeddings(children)
         base = f"http://{arguments.host}:{arguments.port}"
@@ -140,6 +141,15 @@ def load_catalog(arguments: argparse.Namespace, settings) -> None:
     sample = None if arguments.sample == 0 else arguments.sample
     print(f"Importing {'all' if sample is None else sample} products from {folder} ...", flush=True)
     call_command("import_catalog", str(folder), sample=sample)
+
+
+def queue_unfinished_embeddings() -> None:
+    """Images left without a vector by an earlier run that stopped part-way."""
+    from shop.services.embeddings import embeddings_queue_missing
+
+    queued = embeddings_queue_missing()
+    if queued:
+        print(f"Queued {queued} product images still waiting for their embedding.", flush=True)
 
 
 def wait_for_embeddings(children: dict) -> None:

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 
 logger = logging.getLogger(__name__)
@@ -72,22 +71,19 @@ def spawn(
     )
 
 
-def stop(process: subprocess.Popen, *, timeout_s: float = 20) -> None:
-    """Ask politely (SIGTERM: Celery finishes its task, gunicorn its requests), then kill."""
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout_s
-    while process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)
+def stop(process: subprocess.Popen, *, timeout_s: float = 30) -> None:
+    """Ask the main process politely (SIGTERM: Celery finishes its running task, gunicorn
+    its requests), then kill whatever is left of its process group.
+
+    The signal goes to the main process only: a Celery pool child that received SIGTERM
+    itself would die mid-task.
+    """
     if process.poll() is None:
-        logger.warning("process %s did not stop in %.0f s; killing it", process.pid, timeout_s)
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    else:
-        # Reap grandchildren (prefork pool, gunicorn workers) left in the group, if any.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            logger.warning("process %s did not stop in %.0f s; killing it", process.pid, timeout_s)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # the group: pool children, gunicorn workers
+    process.wait()

@@ -14,7 +14,10 @@ TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 
 @shared_task(
     name="catalog.embed_product_image",
-    acks_late=True,  # safe: embedding is idempotent per (image, model version, bytes)
+    # Idempotent per (image, model version, bytes): a message whose worker died mid-task
+    # is delivered again rather than lost.
+    acks_late=True,
+    reject_on_worker_lost=True,
     autoretry_for=TRANSIENT_ERRORS,
     retry_backoff=2,
     retry_backoff_max=120,

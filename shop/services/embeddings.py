@@ -8,9 +8,11 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F
 
 from shop.exceptions import NotFound
 from shop.models import ModelVersion, ProductEmbedding, ProductImage
+from shop.queue import enqueue_image_embedding
 
 logger = logging.getLogger(__name__)
 
@@ -124,3 +126,21 @@ def product_image_embed(*, image_id: int) -> EmbedResult:
     )
     logger.info("embedded image %s with %s", image_id, version.name)
     return EmbedResult(image_id=image_id, created=True)
+
+
+def embeddings_queue_missing() -> int:
+    """Queue every image without an up-to-date vector of the active model; returns how many.
+
+    Safe to call at any time (e.g. at start-up, after a crash): the task skips done work.
+    """
+    version = ModelVersion.objects.filter(is_active=True).first()
+    images = ProductImage.objects.all()
+    if version is not None:
+        images = images.exclude(
+            embeddings__model_version=version, embeddings__image_sha256=F("sha256")
+        )
+    image_ids = list(images.values_list("pk", flat=True))
+    with transaction.atomic():
+        for image_id in image_ids:
+            enqueue_image_embedding(image_id)
+    return len(image_ids)

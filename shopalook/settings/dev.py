@@ -15,3 +15,6 @@ except ServiceError as error:
 
 DATABASES = {"default": database_settings(env("DATABASE_URL"))}
 globals().update(celery_settings(env("REDIS_URL")))
+
+# whitenoise warns about a missing static folder until the first collectstatic.
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405

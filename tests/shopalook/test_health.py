@@ -1,6 +1,7 @@
 import pytest
+from celery import Celery
 
-from worker.celery import app
+from shopalook import health
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -21,7 +22,9 @@ def test_healthz_reports_database_broker_and_worker_ok(celery_worker_process, cl
 
 
 def test_healthz_is_503_and_names_the_broken_parts_when_the_broker_is_gone(client, monkeypatch):
-    monkeypatch.setattr(app.conf, "broker_url", "redis://127.0.0.1:9/0")
+    unreachable = Celery("shopalook", broker="redis://127.0.0.1:9/0", set_as_current=False)
+    unreachable.conf.broker_connection_timeout = 1
+    monkeypatch.setattr(health, "celery_app", unreachable)
     response = client.get("/healthz")
     body = response.json()
     assert response.status_code == 503
