@@ -29,9 +29,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format .
 
 constraints: $(STAMP)
-	$(BIN)/python -m pip freeze --exclude-editable | grep -v -iE '^(nvidia-|cuda-|triton)' \
-	  | sed '1i # Transitive pins: pip install -c requirements/constraints.txt -e .[dev]' \
-	  > requirements/constraints.txt
+	{ echo "# Transitive pins for a reproducible install: pip install -c requirements/constraints.txt -e '.[dev]'"; \
+	  echo "# Regenerate after changing pyproject.toml: make constraints"; \
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -v -iE '^(shopalook|nvidia-|cuda-|triton)'; \
+	} > requirements/constraints.txt
 
 clean-var:
 	rm -rf var/test
