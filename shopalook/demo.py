@@ -38,7 +38,10 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
 def run(argv: list[str]) -> int:
     arguments = parse_arguments(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shopalook.settings.dev")
-    # SIGTERM behaves like Ctrl-C: children stop, then the embedded services (atexit).
+    # Ctrl-C stops the stack even when started from a shell that ignores SIGINT in
+    # background jobs; SIGTERM does the same. Children stop, then the embedded services
+    # (atexit).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
     from django.core.exceptions import ImproperlyConfigured
