@@ -86,21 +86,40 @@ class ProductImage(TimeStamped):
 
 
 class ModelVersion(models.Model):
-    """An embedding model: which weights made a vector, and how long the vectors are."""
+    """An embedding model: which weights made a vector, and how long the vectors are.
+
+    Life cycle: ``registered`` -> ``filling`` (the catalog is being embedded in the
+    background) -> ``active`` (search uses its vectors) -> ``retired``. Exactly one version
+    is active at a time; search keeps using it while the next one fills.
+    """
+
+    class Status(models.TextChoices):
+        REGISTERED = "registered", "Registered"
+        FILLING = "filling", "Embedding the catalog"
+        ACTIVE = "active", "Active"
+        RETIRED = "retired", "Retired"
 
     name = models.CharField(max_length=100, unique=True)
+    source = models.CharField(
+        max_length=500,
+        help_text="registry weights name, or checkpoint file (relative to MODEL_DIR)",
+    )
     weights_sha256 = models.CharField(max_length=64)
     embedding_dimension = models.PositiveIntegerField()
     tag_vocabulary = models.JSONField(default=dict, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
-    is_active = models.BooleanField(default=False)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.REGISTERED)
     created_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["is_active"], condition=Q(is_active=True), name="one_active_model_version"
+                fields=["status"], condition=Q(status="active"), name="one_active_model_version"
+            ),
+            models.UniqueConstraint(
+                fields=["status"], condition=Q(status="filling"), name="one_filling_model_version"
             ),
             models.CheckConstraint(
                 condition=Q(embedding_dimension__gt=0, embedding_dimension__lte=2000),
@@ -113,27 +132,42 @@ class ModelVersion(models.Model):
 
 
 class ProductEmbedding(models.Model):
-    """One vector per product image and model version.
+    """The embedding of one product image by one model version, or why it is missing.
 
-    The column has no fixed dimension so that model versions of different sizes can live
-    side by side; each version gets a partial HNSW index over ``vector::vector(n)``.
+    The vector column has no fixed dimension so that model versions of different sizes
+    live side by side; each version gets a partial HNSW index over ``vector::vector(n)``.
     """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
 
     image = models.ForeignKey(ProductImage, on_delete=models.CASCADE, related_name="embeddings")
     model_version = models.ForeignKey(
         ModelVersion, on_delete=models.PROTECT, related_name="embeddings"
     )
-    image_sha256 = models.CharField(max_length=64, help_text="SHA-256 of the bytes embedded")
-    vector = VectorField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    image_sha256 = models.CharField(
+        max_length=64, blank=True, help_text="SHA-256 of the bytes the vector was made from"
+    )
+    vector = VectorField(null=True, blank=True)
     predicted_tags = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["image", "model_version"], name="one_embedding_per_image_and_model"
             ),
+            models.CheckConstraint(
+                condition=~Q(status="done") | Q(vector__isnull=False),
+                name="done_embedding_has_vector",
+            ),
         ]
+        indexes = [models.Index(fields=["model_version", "status"])]
 
     def __str__(self) -> str:
         return f"embedding of image {self.image_id} by {self.model_version_id}"

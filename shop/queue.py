@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from celery import current_app
 from django.db import transaction
 
-EMBED_PRODUCT_IMAGE = "catalog.embed_product_image"
+EMBED_PRODUCT_IMAGES = "catalog.embed_product_images"
 
 
-def enqueue_image_embedding(image_id: int) -> None:
-    """Queue embedding of one image once the surrounding transaction has committed."""
-    transaction.on_commit(lambda: current_app.send_task(EMBED_PRODUCT_IMAGE, args=[image_id]))
+def enqueue_embedding_batches(
+    image_ids: Sequence[int], *, model_version_id: int, size: int
+) -> None:
+    """Queue embedding of images in batches, once the surrounding transaction commits."""
+    image_ids = list(image_ids)
+    for start in range(0, len(image_ids), size):
+        batch = image_ids[start : start + size]
+        transaction.on_commit(
+            lambda batch=batch: current_app.send_task(
+                EMBED_PRODUCT_IMAGES, args=[batch], kwargs={"model_version_id": model_version_id}
+            )
+        )

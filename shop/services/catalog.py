@@ -14,7 +14,7 @@ from django.db import transaction
 
 from shop.exceptions import CatalogImportError
 from shop.models import Product, ProductImage, Tag
-from shop.queue import enqueue_image_embedding
+from shop.services.embeddings import image_embedding_request
 
 
 @dataclass(frozen=True)
@@ -119,10 +119,11 @@ def catalog_import(
     rows = evenly_spaced(read_catalog_rows(csv_path, columns), sample)
     summary = ImportSummary()
     tag_cache: dict[tuple[str, str], Tag] = {}
+    changed_images: list[int] = []
     for number, row in progress(rows):
         sku = (row.get(columns.sku) or "").strip()
         try:
-            outcome = _import_row(row, csv_path.parent, columns, tag_cache)
+            outcome = _import_row(row, csv_path.parent, columns, tag_cache, changed_images)
         except RowError as error:
             if stop_on_error:
                 raise CatalogImportError(
@@ -131,12 +132,18 @@ def catalog_import(
             summary.failed.append(RowFailure(row=number, sku=sku, reason=str(error)))
             continue
         setattr(summary, outcome, getattr(summary, outcome) + 1)
+    with transaction.atomic():
+        image_embedding_request(image_ids=changed_images)
     return summary
 
 
 @transaction.atomic
 def _import_row(
-    row: dict[str, str], root: Path, columns: CatalogColumns, tag_cache: dict[tuple[str, str], Tag]
+    row: dict[str, str],
+    root: Path,
+    columns: CatalogColumns,
+    tag_cache: dict[tuple[str, str], Tag],
+    changed_images: list[int],
 ) -> str:
     fields = _product_fields(row, columns)
     image_bytes = _read_image(row, root, columns)
@@ -155,7 +162,10 @@ def _import_row(
         product.tags.set(wanted)
         changed = True
     image_name = Path(row[columns.image]).name
-    changed |= _set_primary_image(product, image_bytes, image_name)
+    image_id = _set_primary_image(product, image_bytes, image_name)
+    if image_id is not None:
+        changed_images.append(image_id)
+        changed = True
     return "created" if created else ("updated" if changed else "unchanged")
 
 
@@ -211,12 +221,12 @@ def _tag(kind: str, value: str, cache: dict[tuple[str, str], Tag]) -> Tag | None
     return cache[key]
 
 
-def _set_primary_image(product: Product, data: bytes, name: str) -> bool:
-    """Store the image as the product's primary one; queue its embedding if the bytes changed."""
+def _set_primary_image(product: Product, data: bytes, name: str) -> int | None:
+    """Store the image as the product's primary one; its id when the bytes changed."""
     digest = hashlib.sha256(data).hexdigest()
     primary = product.images.filter(is_primary=True).first()
     if primary is not None and primary.sha256 == digest:
-        return False
+        return None
     if primary is None:
         primary = ProductImage(product=product, is_primary=True)
     elif primary.image.name:
@@ -226,5 +236,4 @@ def _set_primary_image(product: Product, data: bytes, name: str) -> bool:
     primary.sha256 = digest
     primary.image.save(name, ContentFile(data), save=False)
     primary.save()
-    enqueue_image_embedding(primary.pk)
-    return True
+    return primary.pk

@@ -4,11 +4,11 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from shop.exceptions import CatalogImportError
-from shop.models import Product, ProductImage, Tag
+from shop.models import Product, ProductEmbedding, ProductImage, Tag
 from shop.services.catalog import catalog_import
 from tests.shop.catalog_fixtures import product_row, write_catalog, write_image
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("active_version")]
 
 
 @pytest.fixture
@@ -39,7 +39,8 @@ def test_import_creates_products_with_tags_and_primary_image(
     image = bag.images.get()
     assert image.is_primary and len(image.sha256) == 64
     assert image.image.read()[:2] == b"\xff\xd8"  # the JPEG bytes were stored
-    assert len(callbacks) == 2  # one embedding queued per new image
+    assert len(callbacks) == 1  # one embedding batch queued for both new images
+    assert ProductEmbedding.objects.filter(status="pending").count() == 2
 
 
 def test_import_twice_changes_nothing_and_queues_nothing(
@@ -66,6 +67,7 @@ def test_changed_image_bytes_update_the_image_and_queue_embedding(
     image = ProductImage.objects.get(product__sku="1")
     assert image.sha256 != before
     assert len(callbacks) == 2  # the old file's deletion and the new embedding
+    assert ProductEmbedding.objects.get(image=image).status == "pending"
 
 
 def test_row_with_missing_image_is_reported_by_line_and_skipped(catalog):

@@ -3,7 +3,7 @@ import pytest
 from shop.services.catalog import catalog_import
 from tests.shop.catalog_fixtures import product_row, write_catalog, write_image
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("active_version")]
 
 
 @pytest.fixture
