@@ -41,3 +41,32 @@ class ProductSerializer(serializers.ModelSerializer):
             "tags",
             "images",
         ]
+
+
+class SimilarProductSerializer(serializers.Serializer):
+    distance = serializers.FloatField()
+    product = ProductSerializer()
+
+
+class SimilarProductsSerializer(serializers.Serializer):
+    model_version = serializers.CharField()
+    tags_required = TagSerializer(many=True)
+    tags_relaxed = TagSerializer(many=True)
+    results = SimilarProductSerializer(many=True)
+
+
+class SimilarQuerySerializer(serializers.Serializer):
+    k = serializers.IntegerField(min_value=1, max_value=100, default=20)
+    same = serializers.CharField(
+        default="article_type",
+        help_text="comma-separated tag kinds the results must share with the product",
+    )
+
+    def validate_same(self, value: str) -> list[str]:
+        kinds = [kind.strip() for kind in value.split(",") if kind.strip()]
+        unknown = sorted(set(kinds) - set(Tag.Kind.values))
+        if unknown:
+            raise serializers.ValidationError(
+                f"unknown tag kind(s) {', '.join(unknown)}; known: {', '.join(Tag.Kind.values)}"
+            )
+        return kinds

@@ -6,7 +6,13 @@ from shop.selectors.catalog import (
     product_get,
     product_list,
 )
-from shop.selectors.search import SearchResult, SimilarProduct, TagRequirement, similar_products
+from shop.selectors.search import (
+    SearchResult,
+    SimilarProduct,
+    TagRequirement,
+    product_similar,
+    similar_products,
+)
 
 __all__ = [
     "SearchResult",
@@ -16,5 +22,6 @@ __all__ = [
     "embedding_progress",
     "product_get",
     "product_list",
+    "product_similar",
     "similar_products",
 ]

@@ -150,3 +150,34 @@ def _best_per_product(rows: list[tuple[int, int, float]]) -> list[SimilarProduct
         if product_id not in best:  # rows arrive nearest first
             best[product_id] = SimilarProduct(product_id, image_id, float(distance))
     return list(best.values())
+
+
+def product_similar(
+    *, product_id: int, k: int = 20, same_tag_kinds: Sequence[str] = ("article_type",)
+) -> SearchResult:
+    """Products most like this one (its primary image), sharing its tags of the given kinds."""
+    from shop.exceptions import NotFound
+    from shop.models import Product, ProductEmbedding
+
+    version = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
+    try:
+        product = Product.objects.get(pk=product_id)
+    except Product.DoesNotExist:
+        raise NotFound(f"product {product_id} does not exist") from None
+    embedding = (
+        ProductEmbedding.objects.filter(
+            image__product=product, model_version=version, status=ProductEmbedding.Status.DONE
+        )
+        .order_by("-image__is_primary", "image_id")
+        .first()
+    )
+    if version is None or embedding is None:
+        raise NotFound(f"product {product_id} has no embedding yet", code="not_embedded")
+    tags = product.tags.filter(kind__in=same_tag_kinds)
+    return similar_products(
+        vector=embedding.vector,
+        model_version=version,
+        k=k,
+        required_tags=[TagRequirement(tag.pk) for tag in tags],
+        exclude_product_ids=[product.pk],
+    )

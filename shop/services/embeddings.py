@@ -285,6 +285,18 @@ def embeddings_retry(*, image_ids: Sequence[int] | None = None) -> int:
     return total
 
 
+def images_re_embed(*, image_ids: Sequence[int]) -> int:
+    """Embed these images again with every target version, even where a vector exists."""
+    image_ids = list(image_ids)
+    for version in embedding_target_versions():
+        _mark_pending(version, image_ids)
+        ProductEmbedding.objects.filter(model_version=version, image_id__in=image_ids).update(
+            status=ProductEmbedding.Status.PENDING, error=""
+        )
+        enqueue_embedding_batches(image_ids, model_version_id=version.pk, size=FILL_BATCH_SIZE)
+    return len(image_ids)
+
+
 def embeddings_queue_missing() -> int:
     """Queue every image without an up-to-date vector (e.g. after a crash); returns how many."""
     total = 0
