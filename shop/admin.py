@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -106,6 +108,10 @@ class ProductAdmin(admin.ModelAdmin):
     inlines = [ProductImageInline]
     actions = ["re_embed", "show_similar"]
     list_per_page = 50
+    # A product URL typed without a scheme is an https one (Django 6's default).
+    formfield_overrides = {
+        models.URLField: {"form_class": forms.URLField, "assume_scheme": "https"},
+    }
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Product]:
         return (
