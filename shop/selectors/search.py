@@ -91,10 +91,17 @@ def _search(
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(int(ef_search))])
         cursor.execute("SELECT set_config('hnsw.iterative_scan', 'strict_order', true)")
+        # The planner underestimates how fast the index finds rows passing a selective
+        # filter and would sort the whole version instead; the exact path below is the
+        # fallback, so ask for the ordered index scan here.
+        cursor.execute("SELECT set_config('enable_seqscan', 'off', true)")
+        cursor.execute("SELECT set_config('enable_sort', 'off', true)")
         # Several images of one product may come first: ask for a few more rows.
         cursor.execute(_sql(version, parameters, exact=False, limit=2 * k), parameters)
         found = _best_per_product(cursor.fetchall())[:k]
         if len(found) < k and _matching_products(cursor, version, parameters) > len(found):
+            cursor.execute("SELECT set_config('enable_seqscan', 'on', true)")
+            cursor.execute("SELECT set_config('enable_sort', 'on', true)")
             cursor.execute(_sql(version, parameters, exact=True, limit=k), parameters)
             found = _best_per_product(cursor.fetchall())[:k]
     return found

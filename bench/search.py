@@ -1,0 +1,268 @@
+"""Benchmark of the per-tagset search selector at catalog sizes of 100k and 1M vectors.
+
+    .venv/bin/python bench/search.py --sizes 100000 1000000 --out var/bench/search.json
+
+Each size loads synthetic products into a PostgreSQL of its own (embedded, under
+var/bench, unless DATABASE_URL is set): 256-d unit vectors drawn around 75 article-type
+centres whose sizes follow the skew of the sample catalog (a few types hold most
+products), one article-type tag per product. For the same queries (a catalog vector plus
+noise, filtered by its own article type, k=20) it measures:
+
+- the selector (``shop.selectors.similar_products``: iterative HNSW scan, exact fallback);
+- the naive filtered HNSW query (the index's ``ef_search`` candidates, then the filter);
+- exact search over the same filter, the ground truth for recall@20.
+
+Reported per method: median and p95 latency (ms), mean recall@20, and the share of
+queries that returned fewer than 20 rows. Timings are wall-clock on a shared machine:
+compare methods within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT_ROOT))
+
+DIMENSION = 256
+ARTICLE_TYPES = 75
+K = 20
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--ef-search", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "var" / "bench" / "search.json")
+    return parser.parse_args()
+
+
+def setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shopalook.settings.dev")
+    os.environ.setdefault("VAR_DIR", str(PROJECT_ROOT / "var" / "bench"))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def synthetic_catalog(size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(vectors (size, 256) float32 unit norm, article type per product)."""
+    shares = 1.0 / np.arange(1, ARTICLE_TYPES + 1) ** 1.1  # Zipf-like, as in the catalog
+    types = rng.choice(ARTICLE_TYPES, size=size, p=shares / shares.sum())
+    centres = rng.normal(size=(ARTICLE_TYPES, DIMENSION)).astype(np.float32)
+    vectors = centres[types] * 0.35 + rng.normal(size=(size, DIMENSION)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors, types
+
+
+def load(vectors: np.ndarray, types: np.ndarray):
+    """Replace the catalog with these products; returns (model version, tag ids)."""
+    from django.db import connection
+    from pgvector.psycopg import register_vector
+
+    from shop.models import ModelVersion, Tag
+    from shop.services.embeddings import ensure_vector_index, vector_index_name
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE shop_productembedding, shop_productimage, shop_product_tags, shop_product,"
+            " shop_tag, shop_modelversion RESTART IDENTITY CASCADE"
+        )
+    version = ModelVersion.objects.create(
+        name="bench-256d",
+        source="bench",
+        weights_sha256="0" * 64,
+        embedding_dimension=DIMENSION,
+        status=ModelVersion.Status.ACTIVE,
+    )
+    tags = Tag.objects.bulk_create(
+        Tag(kind=Tag.Kind.ARTICLE_TYPE, name=f"type {index:02d}") for index in range(ARTICLE_TYPES)
+    )
+    tag_ids = np.array([tag.pk for tag in tags])
+    connection.ensure_connection()
+    register_vector(connection.connection)
+    size = len(vectors)
+    with connection.cursor() as cursor:
+        copy_rows(
+            cursor,
+            "shop_product (id, sku, title, brand, currency, product_url, is_active,"
+            " created_at, updated_at)",
+            (
+                (i + 1, f"SKU{i}", f"product {i}", "", "", "", True, "now", "now")
+                for i in range(size)
+            ),
+        )
+        copy_rows(
+            cursor,
+            "shop_productimage (id, product_id, image, sha256, is_primary, created_at, updated_at)",
+            ((i + 1, i + 1, f"x/{i}.jpg", f"{i:064d}", True, "now", "now") for i in range(size)),
+        )
+        copy_rows(
+            cursor,
+            "shop_product_tags (product_id, tag_id)",
+            ((i + 1, int(tag_ids[types[i]])) for i in range(size)),
+        )
+        with cursor.copy(
+            "COPY shop_productembedding (image_id, model_version_id, status, image_sha256,"
+            " vector, predicted_tags, error, attempts, updated_at) FROM STDIN WITH (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(
+                [
+                    "int8",
+                    "int8",
+                    "varchar",
+                    "varchar",
+                    "vector",
+                    "jsonb",
+                    "text",
+                    "int2",
+                    "timestamptz",
+                ]
+            )
+            now = time.time()
+            from datetime import UTC, datetime
+
+            stamp = datetime.fromtimestamp(now, UTC)
+            for i in range(size):
+                copy.write_row(
+                    (i + 1, version.pk, "done", f"{i:064d}", vectors[i], "{}", "", 1, stamp)
+                )
+        cursor.execute(f"DROP INDEX IF EXISTS {vector_index_name(version)}")
+        cursor.execute("SET maintenance_work_mem = '4GB'")
+        cursor.execute("SET max_parallel_maintenance_workers = 1")
+        started = time.perf_counter()
+        ensure_vector_index(version)
+        index_seconds = time.perf_counter() - started
+        cursor.execute("ANALYZE")
+        cursor.execute("SELECT pg_total_relation_size('shop_productembedding')")
+        table_bytes = cursor.fetchone()[0]
+    return version, tag_ids, index_seconds, table_bytes
+
+
+def copy_rows(cursor, target: str, rows) -> None:
+    with cursor.copy(f"COPY {target} FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def run_queries(version, vectors, types, tag_ids, count, ef_search, rng) -> dict:
+    from django.db import connection, transaction
+
+    from shop.selectors import TagRequirement, similar_products
+    from shop.selectors.search import _sql
+
+    picks = rng.choice(len(vectors), size=count, replace=False)
+    timings: dict[str, list[float]] = {"selector": [], "naive_hnsw": [], "exact": []}
+    recalls: dict[str, list[float]] = {"selector": [], "naive_hnsw": []}
+    short: dict[str, int] = {"selector": 0, "naive_hnsw": 0, "exact": 0}
+    for pick in picks:
+        query = vectors[pick] + rng.normal(scale=0.02, size=DIMENSION).astype(np.float32)
+        tag_id = int(tag_ids[types[pick]])
+        parameters = {
+            "query": "[" + ",".join(map(repr, map(float, query))) + "]",
+            "tags": [tag_id],
+            "tag_count": 1,
+            "exclude": [],
+        }
+        results = {}
+        for method in ("exact", "naive_hnsw"):
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef_search)])
+                if method == "naive_hnsw":  # the same plan as the selector, without iterating
+                    cursor.execute("SET LOCAL enable_seqscan = off")
+                    cursor.execute("SET LOCAL enable_sort = off")
+                sql = _sql(version, parameters, exact=method == "exact", limit=K)
+                started = time.perf_counter()
+                cursor.execute(sql, parameters)
+                rows = cursor.fetchall()
+                timings[method].append((time.perf_counter() - started) * 1000)
+            results[method] = [row[0] for row in rows]
+        started = time.perf_counter()
+        found = similar_products(
+            vector=query,
+            model_version=version,
+            k=K,
+            required_tags=[TagRequirement(tag_id)],
+            ef_search=ef_search,
+        )
+        timings["selector"].append((time.perf_counter() - started) * 1000)
+        results["selector"] = [hit.product_id for hit in found.products]
+        truth = set(results["exact"])
+        for method in ("selector", "naive_hnsw"):
+            recalls[method].append(len(truth & set(results[method])) / max(1, len(truth)))
+        for method in short:
+            short[method] += len(results[method]) < K
+    return {
+        method: {
+            "latency_ms_median": round(statistics.median(values), 2),
+            "latency_ms_p95": round(float(np.percentile(values, 95)), 2),
+            "recall_at_20": round(float(np.mean(recalls[method])), 4) if method in recalls else 1.0,
+            "share_short_of_k": round(short[method] / count, 4),
+        }
+        for method, values in timings.items()
+    }
+
+
+def main() -> None:
+    arguments = parse_arguments()
+    setup_django()
+    from django.db import connection
+
+    rng = np.random.default_rng(arguments.seed)
+    report = {
+        "benchmark": "per-tagset search, k=20",
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "dimension": DIMENSION,
+        "article_types": ARTICLE_TYPES,
+        "ef_search": arguments.ef_search,
+        "queries": arguments.queries,
+        "sizes": {},
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT version(), (SELECT extversion FROM pg_extension WHERE extname='vector')"
+        )
+        report["postgres"], report["pgvector"] = cursor.fetchone()
+    for size in arguments.sizes:
+        print(f"size {size}: generating and loading ...", flush=True)
+        vectors, types = synthetic_catalog(size, rng)
+        started = time.perf_counter()
+        version, tag_ids, index_seconds, table_bytes = load(vectors, types)
+        load_seconds = time.perf_counter() - started
+        print(
+            f"size {size}: loaded in {load_seconds:.0f} s (index {index_seconds:.0f} s); "
+            "querying ...",
+            flush=True,
+        )
+        results = run_queries(
+            version, vectors, types, tag_ids, arguments.queries, arguments.ef_search, rng
+        )
+        report["sizes"][str(size)] = {
+            "load_seconds": round(load_seconds, 1),
+            "index_build_seconds": round(index_seconds, 1),
+            "embedding_table_bytes": table_bytes,
+            "smallest_tag_share": round(float(np.bincount(types).min() / size), 5),
+            **results,
+        }
+        print(json.dumps(report["sizes"][str(size)], indent=2), flush=True)
+    arguments.out.parent.mkdir(parents=True, exist_ok=True)
+    arguments.out.write_text(json.dumps(report, indent=2))
+    print(f"written {arguments.out}")
+
+
+if __name__ == "__main__":
+    main()
