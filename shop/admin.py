@@ -105,6 +105,7 @@ class ProductAdmin(admin.ModelAdmin):
     ]
     search_fields = ["sku", "title", "brand"]
     autocomplete_fields = ["tags"]
+    readonly_fields = ["similar"]
     inlines = [ProductImageInline]
     actions = ["re_embed", "show_similar"]
     list_per_page = 50
@@ -131,6 +132,13 @@ class ProductAdmin(admin.ModelAdmin):
             (image for image in images if image.is_primary), images[0] if images else None
         )
         return thumbnail(primary)
+
+    @admin.display(description="visually similar")
+    def similar(self, product: Product) -> str:
+        if product.pk is None:
+            return "—"
+        url = reverse("admin:shop_product_similar", args=[product.pk])
+        return format_html('<a href="{}">Show the nearest products</a>', url)
 
     @admin.display(description="tags")
     def tag_list(self, product: Product) -> str:
