@@ -70,3 +70,32 @@ class SimilarQuerySerializer(serializers.Serializer):
                 f"unknown tag kind(s) {', '.join(unknown)}; known: {', '.join(Tag.Kind.values)}"
             )
         return kinds
+
+
+class TagInputSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=Tag.Kind.choices)
+    name = serializers.CharField(max_length=100)
+
+
+class ProductInputSerializer(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    title = serializers.CharField(max_length=300)
+    brand = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    price = serializers.DecimalField(
+        max_digits=10, decimal_places=2, min_value=0, required=False, allow_null=True
+    )
+    currency = serializers.RegexField(r"^[A-Za-z]{3}$", required=False, allow_blank=True)
+    product_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
+    is_active = serializers.BooleanField(required=False)
+    tags = TagInputSerializer(many=True, required=False)
+
+    def validated_arguments(self) -> dict:
+        data = dict(self.validated_data)
+        if "tags" in data:
+            data["tags"] = [(tag["kind"], tag["name"]) for tag in data["tags"]]
+        return data
+
+
+class ImageUploadSerializer(serializers.Serializer):
+    file = serializers.FileField()
+    is_primary = serializers.BooleanField(default=False)
