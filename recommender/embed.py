@@ -13,6 +13,7 @@ from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
+from recommender.checkpoints import build_model, load_checkpoint
 from recommender.devices import resolve_device
 from recommender.models.backbones import build_backbone
 from recommender.models.embedding import PooledFeatures
@@ -78,6 +79,28 @@ class ImageEmbedder:
             model_name=entry.name, weights_sha256=entry.sha256, dimension=network.dimension
         )
         return cls(network, entry.transforms(), info, device=device, batch_size=batch_size)
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: Path | str,
+        *,
+        device: str | torch.device = "cpu",
+        batch_size: int = 32,
+    ) -> ImageEmbedder:
+        """A trained embedder (`recommender.checkpoints`): 256-d tag-aware embeddings.
+
+        `model_name` is the checkpoint's name plus the short sha256 of its file, and
+        `weights_sha256` the file's full sha256, so stored vectors name the exact model.
+        """
+        checkpoint = load_checkpoint(path)
+        network = build_model(checkpoint)
+        info = EmbedderInfo(
+            model_name=checkpoint.model_name,
+            weights_sha256=checkpoint.file_sha256,
+            dimension=network.dimension,
+        )
+        return cls(network, checkpoint.eval_transform(), info, device=device, batch_size=batch_size)
 
     @property
     def model_name(self) -> str:

@@ -1,0 +1,123 @@
+"""The multi-label embedder: backbone -> pooled -> embedding (search vector) -> tag logits."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from recommender.models.backbones import Backbone
+
+
+@dataclass(frozen=True)
+class EmbedderConfig:
+    """Everything needed to rebuild the network's architecture (weights come separately)."""
+
+    architecture: str = "efficientnet_lite0"
+    feature_dim: int = 1280
+    embedding_dim: int = 256
+    num_tags: int = 0
+    dropout: float = 0.2
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class EmbeddingHead(nn.Module):
+    """Pooled features (N, C) -> embedding (N, D) and tag logits (N, T).
+
+    The embedding is the last layer before the logits: Linear then BatchNorm (a "BNNeck":
+    the normalised vector suits both the cosine search and the linear tag classifier).
+    """
+
+    def __init__(self, config: EmbedderConfig) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(config.dropout)
+        self.projection = nn.Linear(config.feature_dim, config.embedding_dim)
+        self.norm = nn.BatchNorm1d(config.embedding_dim)
+        self.classifier = nn.Linear(config.embedding_dim, config.num_tags)
+
+    def embed(self, pooled: torch.Tensor) -> torch.Tensor:
+        projected = self.projection(self.dropout(pooled))  # (N, C) -> (N, D)
+        return self.norm(projected)  # (N, D), not yet L2-normalised
+
+    def forward(self, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        embedding = self.embed(pooled)  # (N, D)
+        return embedding, self.classifier(embedding)  # (N, D), (N, T)
+
+
+class TagEmbedder(nn.Module):
+    """Images (N, 3, S, S) -> embeddings (N, D); `forward_all` also gives tag logits (N, T)."""
+
+    def __init__(self, backbone: Backbone, config: EmbedderConfig) -> None:
+        super().__init__()
+        if backbone.feature_dim != config.feature_dim:
+            raise ValueError(
+                f"backbone gives {backbone.feature_dim} features, config says {config.feature_dim}"
+            )
+        self.backbone = backbone
+        self.head = EmbeddingHead(config)
+        self.config = config
+        self.dimension: int = config.embedding_dim
+
+    def pooled(self, images: torch.Tensor) -> torch.Tensor:
+        features = self.backbone.forward_features(images)  # (N, C, h, w)
+        return self.backbone.pool(features)  # (N, C)
+
+    def forward_all(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.head(self.pooled(images))  # (N, D), (N, T)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head.embed(self.pooled(images))  # (N, D)
+
+    def tag_logits(self, images: torch.Tensor) -> torch.Tensor:
+        return self.forward_all(images)[1]  # (N, T)
+
+
+def set_trainable_blocks(model: TagEmbedder, trainable_blocks: int) -> None:
+    """Freeze the backbone except its last `trainable_blocks` stages (-1: train all of it).
+
+    The final conv + BN (conv_head/bn2) count with the last stage.
+    """
+    network = model.backbone.network
+    for parameter in network.parameters():
+        parameter.requires_grad = trainable_blocks < 0
+    if trainable_blocks <= 0:
+        return
+    stages = list(network.blocks)[-trainable_blocks:]
+    tail = [getattr(network, name) for name in ("conv_head", "bn2") if hasattr(network, name)]
+    for module in [*stages, *tail]:
+        for parameter in module.parameters():
+            parameter.requires_grad = True
+
+
+def masked_tag_loss(
+    logits: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor
+) -> torch.Tensor:
+    """Sigmoid cross-entropy over the tags each item has a label for, averaged per item."""
+    losses = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")  # (N, T)
+    per_item = (losses * masks).sum(dim=1)  # (N,)
+    return per_item.mean()
+
+
+def pair_contrastive_loss(
+    queries: torch.Tensor,
+    positives: torch.Tensor,
+    extra_keys: torch.Tensor | None = None,
+    *,
+    temperature: float = 0.07,
+) -> torch.Tensor:
+    """InfoNCE: query i should be nearest to positive i among all positives (+ extra keys).
+
+    `extra_keys` (e.g. catalog photos of the same batch) are distractors, as in the search
+    gallery. Embeddings are L2-normalised here.
+    """
+    queries = F.normalize(queries, dim=1)  # (B, D)
+    keys = F.normalize(positives, dim=1)  # (B, D)
+    if extra_keys is not None and len(extra_keys):
+        keys = torch.cat([keys, F.normalize(extra_keys, dim=1)])  # (B + E, D)
+    logits = queries @ keys.T / temperature  # (B, B + E)
+    labels = torch.arange(len(queries), device=queries.device)  # (B,)
+    return F.cross_entropy(logits, labels)

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from recommender.checkpoints import load_checkpoint
+from recommender.embed import ImageEmbedder
+from recommender.images import load_image
+from recommender.train_embedder import TrainConfig, parse_args, train
+from tests.recommender.synthetic_data import write_catalog, write_pairs
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """The CI box has 2 shared cores: 2 threads there ran ~16x slower than 1 (measured)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("data")
+    write_catalog(root, count=10)
+    write_pairs(root, count=6)
+    return root
+
+
+def _config(data_root: Path, out: Path, **overrides) -> TrainConfig:
+    options = {
+        "data_dir": data_root,
+        "out_dir": out,
+        "quick": True,
+        "epochs": 3,
+        "min_count": 1,
+        "batch_size": 4,
+        "pair_batch_size": 4,
+        "progress": False,
+        "code_version": "test",
+    }
+    return TrainConfig(**{**options, **overrides})
+
+
+def test_quick_training_end_to_end_resumes_and_reuses_cached_features(data_root, tmp_path):
+    train(_config(data_root, tmp_path, epochs=1, augment_passes=1))
+    cached = sorted((tmp_path / "feature_cache").iterdir())
+
+    path = train(_config(data_root, tmp_path, epochs=2, augment_passes=1, resume=True))
+
+    assert sorted((tmp_path / "feature_cache").iterdir()) == cached
+    checkpoint = load_checkpoint(path)
+    assert checkpoint.metrics["epoch"] == 1
+    assert set(checkpoint.metrics["val_top1"]) >= {"articleType", "baseColour"}
+    assert checkpoint.code_version == "test"
+    embedder = ImageEmbedder.from_checkpoint(path)
+    image = load_image(data_root / "catalog" / "images" / "1000.jpg")
+    vectors = embedder.embed([image])
+    assert vectors.shape == (1, 256)
+    assert np.isclose(np.linalg.norm(vectors), 1.0, atol=1e-5)
+
+
+def test_full_mode_runs_an_epoch(data_root, tmp_path) -> None:
+    config = _config(data_root, tmp_path, quick=False, epochs=1, trainable_blocks=1, max_items=5)
+    path = train(replace(config, batch_size=2, pair_batch_size=2))
+
+    assert load_checkpoint(path).name == "tag-embedder-full"
+
+
+def test_cli_arguments_map_to_config(tmp_path) -> None:
+    config = parse_args(["--data-dir", "d", "--out", str(tmp_path), "--quick", "--epochs", "2"])
+
+    assert config.quick and config.epochs == 2 and config.data_dir == Path("d")
