@@ -30,6 +30,18 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--sample", type=int, default=300, help="products to import from the catalog (0: all)"
     )
+    parser.add_argument(
+        "--no-train",
+        action="store_true",
+        help="without a trained embedder in MODEL_DIR, use ImageNet features "
+        "instead of training one on the catalog first",
+    )
+    parser.add_argument(
+        "--train-items",
+        type=int,
+        default=2000,
+        help="catalog items the first quick training uses (0: all)",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     return parser.parse_args(argv)
@@ -86,6 +98,7 @@ def serve(arguments: argparse.Namespace) -> int:
     }
     try:
         queue_unfinished_embeddings()
+        use_newest_embedder(arguments, settings)
         load_catalog(arguments, settings)
         wait_for_embeddings(children)
         base = f"http://{arguments.host}:{arguments.port}"
@@ -146,6 +159,64 @@ def load_catalog(arguments: argparse.Namespace, settings) -> None:
     call_command("import_catalog", str(folder), sample=sample)
 
 
+def use_newest_embedder(arguments: argparse.Namespace, settings) -> None:
+    """Serve with the newest trained embedder in MODEL_DIR, training one first if none.
+
+    A new checkpoint is registered and embeds the catalog in the background; it becomes
+    the active model when done (at once on a fresh install).
+    """
+    from django.core.management import call_command
+
+    checkpoint = newest_checkpoint(settings.MODEL_DIR)
+    if checkpoint is None and not arguments.no_train:
+        checkpoint = train_quick_embedder(arguments, settings)
+    if checkpoint is None:
+        print("No trained embedder in MODEL_DIR: using ImageNet features.", flush=True)
+        return
+    call_command("register_model", str(checkpoint), fill=True)
+
+
+def newest_checkpoint(model_dir: Path) -> Path | None:
+    candidates = list(model_dir.glob("*/embedder.pt")) if model_dir.is_dir() else []
+    return max(candidates, key=lambda path: path.stat().st_mtime, default=None)
+
+
+def train_quick_embedder(arguments: argparse.Namespace, settings) -> Path | None:
+    """Quick training (frozen backbone, heads only) on the catalog's data folder."""
+    import subprocess
+
+    catalog = arguments.catalog or settings.DATA_DIR / "catalog"
+    if catalog.name != "catalog" or not (catalog / "catalog.csv").exists():
+        print(
+            f"No training data next to {catalog} (a data folder with catalog/ and "
+            "optionally pairs/ is needed): using ImageNet features.",
+            flush=True,
+        )
+        return None
+    out = settings.MODEL_DIR / "embedder-quick"
+    print(f"Training a first embedder on {catalog.parent} (quick mode, once) ...", flush=True)
+    command = [
+        sys.executable,
+        "-m",
+        "recommender.train_embedder",
+        "--data-dir",
+        str(catalog.parent),
+        "--out",
+        str(out),
+        "--quick",
+        "--augment-passes",
+        "0",
+        "--on-error",
+        "skip",
+        "--max-items",
+        str(arguments.train_items),
+    ]
+    if subprocess.run(command).returncode != 0:
+        print("Training failed (see above): using ImageNet features.", flush=True)
+        return None
+    return out / "embedder.pt"
+
+
 def queue_unfinished_embeddings() -> None:
     """Images left without a vector by an earlier run that stopped part-way."""
     from shop.services.embeddings import embeddings_queue_missing
@@ -159,14 +230,19 @@ def wait_for_embeddings(children: dict) -> None:
     """Show the worker's progress until every product image has a vector."""
     from tqdm import tqdm
 
+    from shop.models import ModelVersion
     from shop.selectors import embedding_progress
 
-    done, total = embedding_progress()
+    def progress() -> tuple[int, int]:
+        filling = ModelVersion.objects.filter(status=ModelVersion.Status.FILLING).first()
+        return embedding_progress(filling)
+
+    done, total = progress()
     with tqdm(total=total, initial=done, desc="embed", unit="image") as bar:
         while done < total:
             if any(child.poll() is not None for child in children.values()):
                 return
             time.sleep(0.5)
-            done, total = embedding_progress()
+            done, total = progress()
             bar.total = total
             bar.update(done - bar.n)

@@ -6,13 +6,14 @@ import functools
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from shop.exceptions import Conflict, NotFound
+from shop.exceptions import Conflict, NotFound, ShopError
 from shop.models import ModelVersion, ProductEmbedding, ProductImage
 from shop.queue import enqueue_embedding_batches
 
@@ -99,6 +100,32 @@ def model_version_register(
         raise Conflict(f"model version {name!r} exists with other weights or dimension")
     ensure_vector_index(version)
     return version
+
+
+def model_version_from_checkpoint(*, path: Path) -> ModelVersion:
+    """Register the trained embedder in ``path`` (its name names the file's hash)."""
+    import json
+
+    from recommender.checkpoints import CheckpointError, load_checkpoint
+
+    path = path.resolve()
+    try:
+        checkpoint = load_checkpoint(path)
+    except (CheckpointError, OSError) as error:
+        raise ShopError(f"cannot use checkpoint {path}: {error}", code="bad_checkpoint") from None
+    try:
+        source = str(path.relative_to(settings.MODEL_DIR.resolve()))
+    except ValueError:
+        source = str(path)
+    embedder = get_embedder(source)
+    return model_version_register(
+        name=checkpoint.model_name,
+        source=source,
+        weights_sha256=checkpoint.file_sha256,
+        embedding_dimension=embedder.dimension,
+        tag_vocabulary=json.loads(checkpoint.vocabulary.to_json()),
+        metrics=checkpoint.metrics,
+    )
 
 
 def model_version_default() -> ModelVersion:

@@ -48,7 +48,17 @@ def test_demo_serves_a_healthy_stack_and_ctrl_c_stops_every_process(tmp_path):
     }
     environment["VAR_DIR"] = str(tmp_path / "var")
     demo = subprocess.Popen(
-        [sys.executable, "-m", "shopalook", "demo", "--catalog", str(catalog), "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "shopalook",
+            "demo",
+            "--catalog",
+            str(catalog),
+            "--no-train",
+            "--port",
+            str(port),
+        ],
         cwd=PROJECT_ROOT,
         env=environment,
         stdout=subprocess.PIPE,
