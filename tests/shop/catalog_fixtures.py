@@ -7,20 +7,10 @@ from pathlib import Path
 
 from PIL import Image
 
-HEADER = [
-    "id",
-    "image",
-    "gender",
-    "masterCategory",
-    "subCategory",
-    "articleType",
-    "baseColour",
-    "season",
-    "year",
-    "usage",
-    "productDisplayName",
-    "brand_guess",
-]
+from tests.recommender.synthetic_data import CATALOG_COLUMNS
+
+# The sample catalog's columns; the shop ignores the split column.
+HEADER = [column for column in CATALOG_COLUMNS if column != "split"]
 
 
 def write_catalog(folder: Path, rows: list[dict], *, header: list[str] = HEADER) -> Path:
