@@ -1,0 +1,95 @@
+"""Fashion item detection with class activation maps: the public entry points.
+
+`zero_shot_detector()` works on a fresh install (ImageNet classes grouped into fashion
+classes); `detector_from_checkpoint()` loads a head trained on image-level labels only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+from recommender.detection.boxes import iou
+from recommender.detection.checkpoint import (
+    CheckpointMismatchError,
+    DetectorCheckpoint,
+    load_checkpoint,
+)
+from recommender.detection.detector import (
+    BASELINE_CONFIG,
+    Detection,
+    DetectorConfig,
+    FashionDetector,
+)
+from recommender.fashion_classes import FASHION_CLASSES, IMAGENET_TO_FASHION, imagenet_groups
+from recommender.models.backbones import Backbone, build_backbone
+from recommender.models.cam import CamHead, zero_shot_head
+
+logger = logging.getLogger(__name__)
+
+ZERO_SHOT_CONFIG = DetectorConfig(presence_threshold=0.05)
+
+__all__ = [
+    "BASELINE_CONFIG",
+    "CheckpointMismatchError",
+    "ZERO_SHOT_CONFIG",
+    "Detection",
+    "DetectorConfig",
+    "FashionDetector",
+    "detector_from_checkpoint",
+    "iou",
+    "trained_head",
+    "zero_shot_detector",
+]
+
+
+def zero_shot_detector(
+    *,
+    backbone: Backbone | None = None,
+    config: DetectorConfig | None = None,
+    mapping: Mapping[int, str] = IMAGENET_TO_FASHION,
+) -> FashionDetector:
+    """A detector reading fashion classes off the ImageNet classifier (no training).
+
+    Its class probabilities are summed ImageNet softmax shares, far below sigmoid
+    probabilities, hence the lower default presence threshold.
+    """
+    config = config or ZERO_SHOT_CONFIG
+    backbone = backbone or build_backbone("efficientnet_lite0")
+    head = zero_shot_head(backbone.classifier, FASHION_CLASSES, imagenet_groups(mapping))
+    return FashionDetector(backbone, head, config)
+
+
+def trained_head(checkpoint: DetectorCheckpoint, in_features: int) -> CamHead:
+    """The fashion head stored in a checkpoint."""
+    head = CamHead(in_features, checkpoint.class_names)
+    head.linear.load_state_dict(checkpoint.head_state)
+    return head.eval()
+
+
+def detector_from_checkpoint(
+    path: Path | str,
+    *,
+    backbone: Backbone | None = None,
+    config: DetectorConfig | None = None,
+    expected_sha256: str | None = None,
+) -> FashionDetector:
+    """A trained detector; its tuned config is used unless `config` overrides it.
+
+    `backbone` may be passed to share one already built (only when the checkpoint did not
+    fine-tune it); raises `CheckpointMismatchError` for a checkpoint that does not fit.
+    """
+    checkpoint = load_checkpoint(path, expected_sha256=expected_sha256)
+    if backbone is None or checkpoint.backbone_state is not None:
+        backbone = build_backbone("efficientnet_lite0", weights=checkpoint.weights_name)
+        if checkpoint.backbone_state is not None:
+            backbone.network.load_state_dict(checkpoint.backbone_state)
+    elif backbone.weights is None or backbone.weights.sha256 != checkpoint.weights_sha256:
+        raise CheckpointMismatchError(
+            f"checkpoint {path} needs backbone weights {checkpoint.weights_name}"
+        )
+    head = trained_head(checkpoint, backbone.feature_dim)
+    tuned = DetectorConfig.from_dict(checkpoint.config.get("detector", {}))
+    logger.info("loaded detector %s (code %s)", path, checkpoint.code_version)
+    return FashionDetector(backbone, head, config or tuned)

@@ -1,0 +1,1 @@
+"""CAM detector internals; the public entry points are in `recommender.detect`."""

@@ -1,0 +1,145 @@
+"""Box geometry and heatmap post-processing: windows, accumulation, contours, merging.
+
+Boxes are (x1, y1, x2, y2) integer pixels with x2/y2 exclusive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class ScoredBox:
+    box: Box
+    score: float
+
+
+def iou(first: Box, second: Box) -> float:
+    """Intersection over union of two boxes (0 when either is empty)."""
+    width = min(first[2], second[2]) - max(first[0], second[0])
+    height = min(first[3], second[3]) - max(first[1], second[1])
+    intersection = max(width, 0) * max(height, 0)
+    union = _area(first) + _area(second) - intersection
+    return intersection / union if union > 0 else 0.0
+
+
+def containment(inner: Box, outer: Box) -> float:
+    """Share of `inner`'s area that lies inside `outer`."""
+    width = min(inner[2], outer[2]) - max(inner[0], outer[0])
+    height = min(inner[3], outer[3]) - max(inner[1], outer[1])
+    area = _area(inner)
+    return max(width, 0) * max(height, 0) / area if area > 0 else 0.0
+
+
+def _area(box: Box) -> int:
+    return max(box[2] - box[0], 0) * max(box[3] - box[1], 0)
+
+
+def sliding_windows(width: int, height: int, sizes: Sequence[float], overlap: float) -> list[Box]:
+    """Square windows covering the image; each size is a fraction of the short side.
+
+    Windows of one size step by `size * (1 - overlap)` and the last row/column is pushed
+    back inside the image, so every pixel is covered by every size.
+    """
+    short_side = min(width, height)
+    windows: list[Box] = []
+    for fraction in sizes:
+        side = max(int(round(short_side * fraction)), 1)
+        step = max(int(round(side * (1.0 - overlap))), 1)
+        for top in _starts(height, side, step):
+            for left in _starts(width, side, step):
+                windows.append((left, top, left + side, top + side))
+    return windows
+
+
+def _starts(length: int, side: int, step: int) -> list[int]:
+    if side >= length:
+        return [0]
+    starts = list(range(0, length - side, step))
+    return starts + [length - side]
+
+
+def accumulate_windows(
+    window_maps: torch.Tensor, windows: Sequence[Box], height: int, width: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sum the positive part of each window's maps into an image-sized map, with coverage.
+
+    (W, K, h, w) maps of W windows -> (K, height, width) summed activations and
+    (height, width) number of windows covering each pixel. Divide the first by the second
+    (where > 0) for the coverage-normalised map.
+    """
+    num_classes = window_maps.shape[1]
+    total = window_maps.new_zeros((num_classes, height, width))  # (K, H, W)
+    coverage = window_maps.new_zeros((height, width))  # (H, W)
+    for window_map, (x1, y1, x2, y2) in zip(window_maps, windows, strict=True):
+        x2, y2 = min(x2, width), min(y2, height)
+        resized = F.interpolate(
+            window_map[None].clamp_min(0), size=(y2 - y1, x2 - x1), mode="bilinear"
+        )[0]  # (K, y2-y1, x2-x1)
+        total[:, y1:y2, x1:x2] += resized
+        coverage[y1:y2, x1:x2] += 1
+    return total, coverage
+
+
+def heatmap_boxes(heatmap: np.ndarray, threshold: float) -> list[ScoredBox]:
+    """Boxes around the regions of `heatmap` (H, W) at or above `threshold`.
+
+    Each box is scored by its region's share of the map's total positive mass, so the
+    region holding most of the evidence for a class ranks first.
+    """
+    mask = (heatmap >= threshold).astype(np.uint8)  # (H, W)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    positive = np.clip(heatmap, 0, None)  # (H, W)
+    total = float(positive.sum()) or 1.0
+    scored = []
+    for contour in contours:
+        x, y, w, h = cv2.boundingRect(contour)
+        region = np.zeros_like(mask)
+        cv2.drawContours(region, [contour], -1, 1, thickness=cv2.FILLED)
+        mass = float(positive[region.astype(bool)].sum()) / total
+        scored.append(ScoredBox((x, y, x + w, y + h), mass))
+    return sorted(scored, key=lambda item: item.score, reverse=True)
+
+
+def largest_contour_box(heatmap: np.ndarray, threshold: float) -> Box | None:
+    """The box of the largest-area region at or above `threshold` (the BASELINES.md rule)."""
+    mask = (heatmap >= threshold).astype(np.uint8)  # (H, W)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return None
+    x, y, w, h = cv2.boundingRect(max(contours, key=cv2.contourArea))
+    return (x, y, x + w, y + h)
+
+
+def merge_boxes(
+    boxes: Sequence[ScoredBox], *, iou_threshold: float = 0.5, containment_threshold: float = 0.9
+) -> list[ScoredBox]:
+    """Greedy NMS: drop a box overlapping, or mostly inside, a higher-scored kept box."""
+    kept: list[ScoredBox] = []
+    for candidate in sorted(boxes, key=lambda item: item.score, reverse=True):
+        if all(
+            iou(candidate.box, other.box) < iou_threshold
+            and containment(candidate.box, other.box) < containment_threshold
+            for other in kept
+        ):
+            kept.append(candidate)
+    return kept
+
+
+def scale_box(box: Box, scale_x: float, scale_y: float, offset: tuple[int, int] = (0, 0)) -> Box:
+    """Map a box to another resolution (and shift it), rounding outwards."""
+    x1, y1, x2, y2 = box
+    return (
+        int(np.floor(x1 * scale_x)) + offset[0],
+        int(np.floor(y1 * scale_y)) + offset[1],
+        int(np.ceil(x2 * scale_x)) + offset[0],
+        int(np.ceil(y2 * scale_y)) + offset[1],
+    )

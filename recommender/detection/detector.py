@@ -1,0 +1,235 @@
+"""CAM fashion detector: class activation maps -> thresholded regions -> scored boxes.
+
+One forward pass over the whole photo gives image-level class probabilities (which classes
+are present) and coarse maps; a batch of sliding windows, cropped from the original photo
+and enlarged, adds finer evidence for small items (shoes, sunglasses). The positive
+activations of all passes are averaged per pixel over the passes that cover it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.nn import functional as F
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms import functional as TF
+
+from recommender.detection.boxes import (
+    Box,
+    ScoredBox,
+    accumulate_windows,
+    heatmap_boxes,
+    largest_contour_box,
+    merge_boxes,
+    scale_box,
+    sliding_windows,
+)
+from recommender.models.backbones import Backbone
+from recommender.models.cam import CamHead
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Detection:
+    """One detected item: class, score, box in original pixels (x2/y2 exclusive)."""
+
+    class_name: str
+    score: float
+    box: tuple[int, int, int, int]
+    heatmap: np.ndarray | None = field(default=None, repr=False)  # (H, W) float32 in [0, 1]
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """How maps become boxes. The thresholds are tuned on the street val split."""
+
+    short_side: int = 448
+    window_sizes: tuple[float, ...] = (0.6,)  # fractions of the photo's short side
+    window_overlap: float = 0.35
+    window_input_size: int = 288
+    relative_threshold: float = 0.5  # of each class map's max
+    absolute_threshold: float = 0.0
+    presence_threshold: float = 0.5
+    box_rule: str = "mass"  # "mass": regions ranked by activation mass; "largest": one box
+    max_boxes_per_class: int = 3
+    iou_threshold: float = 0.5
+    containment_threshold: float = 0.9
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> DetectorConfig:
+        known = {key: value for key, value in values.items() if key in cls.__dataclass_fields__}
+        if "window_sizes" in known:
+            known["window_sizes"] = tuple(known["window_sizes"])
+        return cls(**known)
+
+
+# The zero-shot baseline of BASELINES.md: one whole-photo pass, 50% of max, largest contour.
+BASELINE_CONFIG = DetectorConfig(
+    window_sizes=(), box_rule="largest", max_boxes_per_class=1, presence_threshold=0.05
+)
+
+
+class FashionDetector:
+    """Finds fashion items in a photo with a backbone and a CAM head."""
+
+    def __init__(
+        self, backbone: Backbone, head: CamHead, config: DetectorConfig | None = None
+    ) -> None:
+        if backbone.weights is None:
+            raise ValueError("the detector needs a backbone with registry weights (mean/std)")
+        self.backbone = backbone.eval().to(memory_format=torch.channels_last)
+        self.head = head.eval()
+        self.config = config or DetectorConfig()
+        self.class_names = head.class_names
+        self._mean = list(backbone.weights.mean)
+        self._std = list(backbone.weights.std)
+        self._interpolation = InterpolationMode(backbone.weights.interpolation)
+
+    def with_config(self, **changes: Any) -> FashionDetector:
+        """The same networks with some config values changed (for threshold tuning)."""
+        return FashionDetector(self.backbone, self.head, replace(self.config, **changes))
+
+    def detect(
+        self,
+        image: Image.Image,
+        *,
+        region: Box | None = None,
+        classes: Sequence[str] | None = None,
+        return_heatmaps: bool = False,
+    ) -> list[Detection]:
+        """Detect items, best first. `region` limits the search to a box of the photo;
+        `classes` localises those classes whether or not they look present (GT-known)."""
+        offset = (0, 0)
+        if region is not None:
+            image, offset = image.crop(region), (region[0], region[1])
+        maps = self.class_maps(image, classes=classes)
+        return self.detections_from_maps(
+            maps, image.size, offset=offset, return_heatmaps=return_heatmaps
+        )
+
+    def detections_from_maps(
+        self,
+        maps: dict[str, tuple[float, np.ndarray]],
+        image_size: tuple[int, int],
+        *,
+        offset: tuple[int, int] = (0, 0),
+        return_heatmaps: bool = False,
+    ) -> list[Detection]:
+        """Boxes from `class_maps()` output, best first (cheap: lets thresholds be tuned)."""
+        width, height = image_size
+        detections = []
+        for class_name, (probability, heatmap) in maps.items():
+            normalised = _normalise(heatmap, image_size) if return_heatmaps else None
+            scale_x, scale_y = width / heatmap.shape[1], height / heatmap.shape[0]
+            for scored in self._boxes(heatmap):
+                box = _clip(
+                    scale_box(scored.box, scale_x, scale_y, offset),
+                    width + offset[0],
+                    height + offset[1],
+                )
+                detections.append(
+                    Detection(class_name, probability * scored.score, box, normalised)
+                )
+        return sorted(detections, key=lambda detection: detection.score, reverse=True)
+
+    @torch.inference_mode()
+    def class_maps(
+        self, image: Image.Image, *, classes: Sequence[str] | None = None
+    ) -> dict[str, tuple[float, np.ndarray]]:
+        """Class -> (presence probability, coverage-normalised map at the working size)."""
+        if image.mode != "RGB":
+            raise ValueError(f"expected an RGB image, got mode {image.mode!r}; use load_image()")
+        full = self._full_tensor(image)  # (1, 3, H, W)
+        features = self.backbone.forward_features(full)  # (1, C, h, w)
+        probabilities = self.head.probabilities(self.backbone.pool(features))[0]  # (K,)
+        selected = self._select_classes(probabilities, classes)
+        if not selected:
+            return {}
+        height, width = full.shape[2], full.shape[3]
+        cams = self.head.cams(features)[0, selected]  # (k, h, w)
+        total = F.interpolate(cams[None].clamp_min(0), size=(height, width), mode="bilinear")[0]
+        coverage = torch.ones((height, width))  # (H, W)
+        windows = sliding_windows(
+            image.width, image.height, self.config.window_sizes, self.config.window_overlap
+        )
+        if windows:
+            window_total, window_coverage = self._window_maps(image, windows, selected, full.shape)
+            total, coverage = total + window_total, coverage + window_coverage
+        averaged = (total / coverage).numpy()  # (k, H, W)
+        return {
+            self.class_names[index]: (float(probabilities[index]), averaged[position])
+            for position, index in enumerate(selected)
+        }
+
+    def _select_classes(
+        self, probabilities: torch.Tensor, classes: Sequence[str] | None
+    ) -> list[int]:
+        if classes is not None:
+            return [self.class_names.index(name) for name in classes]
+        present = probabilities >= self.config.presence_threshold  # (K,)
+        return [int(index) for index in torch.nonzero(present).flatten()]
+
+    def preprocess(self, image: Image.Image) -> torch.Tensor:
+        """The whole-photo input: short side resized to `config.short_side`, normalised."""
+        return self._full_tensor(image)  # (1, 3, H, W)
+
+    def _full_tensor(self, image: Image.Image) -> torch.Tensor:
+        scale = self.config.short_side / min(image.size)
+        size = [max(round(image.height * scale), 32), max(round(image.width * scale), 32)]
+        return self._to_tensor(image, size)[None].contiguous(memory_format=torch.channels_last)
+
+    def _to_tensor(self, image: Image.Image, size: list[int]) -> torch.Tensor:
+        resized = TF.resize(image, size, interpolation=self._interpolation, antialias=True)
+        tensor = TF.convert_image_dtype(TF.pil_to_tensor(resized), torch.float32)  # (3, h, w)
+        return TF.normalize(tensor, mean=self._mean, std=self._std)  # (3, h, w)
+
+    def _window_maps(
+        self, image: Image.Image, windows: list[Box], selected: list[int], full_shape: torch.Size
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        side = self.config.window_input_size
+        crops = torch.stack([self._to_tensor(image.crop(box), [side, side]) for box in windows])
+        crops = crops.contiguous(memory_format=torch.channels_last)  # (W, 3, S, S)
+        features = self.backbone.forward_features(crops)  # (W, C, s, s)
+        window_cams = self.head.cams(features)[:, selected]  # (W, k, s, s)
+        height, width = full_shape[2], full_shape[3]
+        scale_x, scale_y = width / image.width, height / image.height
+        scaled = [_clip(scale_box(box, scale_x, scale_y), width, height) for box in windows]
+        return accumulate_windows(window_cams, scaled, height, width)  # (k, H, W), (H, W)
+
+    def _boxes(self, heatmap: np.ndarray) -> list[ScoredBox]:
+        peak = float(heatmap.max())
+        if peak <= 0:
+            return []
+        threshold = max(self.config.relative_threshold * peak, self.config.absolute_threshold)
+        if self.config.box_rule == "largest":
+            box = largest_contour_box(heatmap, threshold)
+            return [] if box is None else [ScoredBox(box, 1.0)]
+        merged = merge_boxes(
+            heatmap_boxes(heatmap, threshold),
+            iou_threshold=self.config.iou_threshold,
+            containment_threshold=self.config.containment_threshold,
+        )
+        return merged[: self.config.max_boxes_per_class]
+
+
+def _clip(box: Box, width: int, height: int) -> Box:
+    x1, y1, x2, y2 = box
+    return (max(x1, 0), max(y1, 0), min(x2, width), min(y2, height))
+
+
+def _normalise(heatmap: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    resized = cv2.resize(heatmap.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+    peak = float(resized.max())
+    return resized / peak if peak > 0 else resized

@@ -1,0 +1,250 @@
+"""Detection quality on street photos: GT-known CorLoc per class, class-agnostic P/R.
+
+    python -m recommender.evaluate.detection --data-dir ../shared/data [--checkpoint PATH] --out DIR
+
+CorLoc (BASELINES.md): for each (photo, class present), the box of the top-scoring
+detection of that class is correct when its IoU with any ground-truth box of that class
+(`class_union` or `component` rows) is >= 0.5. Class-agnostic recall: share of ground-truth
+items (photo, class) hit by any detection at IoU >= 0.5; precision: share of detections
+(presence-gated, as in production) that hit any ground-truth box.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from recommender.data.street import (
+    GroundTruthBox,
+    StreetPhoto,
+    read_ground_truth_boxes,
+    read_street_photos,
+)
+from recommender.detection.boxes import Box, iou
+from recommender.detection.detector import BASELINE_CONFIG, DetectorConfig, FashionDetector
+from recommender.fashion_classes import (
+    BASELINE_IMAGENET_TO_FASHION,
+    CORLOC_CLASSES,
+    FASHION_CLASSES,
+)
+from recommender.images import load_image
+
+logger = logging.getLogger(__name__)
+
+IOU_THRESHOLD = 0.5
+Maps = dict[str, tuple[float, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class PhotoMaps:
+    """A photo's class maps, computed once so many box configs can be scored cheaply."""
+
+    photo: StreetPhoto
+    size: tuple[int, int]
+    maps: Maps
+
+
+def is_correct(box: Box | None, truths: Sequence[Box]) -> bool:
+    return box is not None and any(iou(box, truth) >= IOU_THRESHOLD for truth in truths)
+
+
+def corloc(
+    hits: dict[str, list[bool]], classes: Sequence[str] = CORLOC_CLASSES
+) -> dict[str, float]:
+    """Per-class CorLoc from per-(photo, class) hits, plus `mean` over `classes`."""
+    per_class = {name: float(np.mean(values)) for name, values in hits.items() if values}
+    present = [per_class[name] for name in classes if name in per_class]
+    per_class["mean"] = float(np.mean(present)) if present else 0.0
+    return per_class
+
+
+def compute_maps(
+    detector: FashionDetector, photos: Sequence[StreetPhoto], desc: str
+) -> list[PhotoMaps]:
+    """Maps of every vocabulary class for each photo (the expensive, config-free part)."""
+    results = []
+    for photo in tqdm(photos, desc=desc):
+        image = load_image(photo.path)
+        results.append(
+            PhotoMaps(photo, image.size, detector.class_maps(image, classes=FASHION_CLASSES))
+        )
+    return results
+
+
+def score_maps(
+    detector: FashionDetector,
+    photo_maps: Sequence[PhotoMaps],
+    ground_truth: dict[str, list[GroundTruthBox]],
+) -> dict[str, object]:
+    """CorLoc and class-agnostic precision/recall of `detector.config` on precomputed maps."""
+    hits: dict[str, list[bool]] = defaultdict(list)
+    matched_detections = total_detections = found_items = total_items = 0
+    for item in photo_maps:
+        truths = ground_truth.get(item.photo.image, [])
+        by_class: dict[str, list[Box]] = defaultdict(list)
+        for truth in truths:
+            by_class[truth.class_name].append(truth.box)
+        for class_name, boxes in by_class.items():
+            found = detector.detections_from_maps({class_name: item.maps[class_name]}, item.size)
+            hits[class_name].append(is_correct(found[0].box if found else None, boxes))
+        gated = {
+            name: value
+            for name, value in item.maps.items()
+            if value[0] >= detector.config.presence_threshold
+        }
+        detections = detector.detections_from_maps(gated, item.size)
+        all_boxes = [truth.box for truth in truths]
+        matched_detections += sum(is_correct(d.box, all_boxes) for d in detections)
+        total_detections += len(detections)
+        found_items += sum(
+            any(is_correct(d.box, boxes) for d in detections) for boxes in by_class.values()
+        )
+        total_items += len(by_class)
+    return {
+        "corloc": corloc(hits),
+        "counts": {name: len(values) for name, values in hits.items()},
+        "precision": matched_detections / total_detections if total_detections else 0.0,
+        "recall": found_items / total_items if total_items else 0.0,
+        "detections_per_photo": total_detections / max(len(photo_maps), 1),
+    }
+
+
+def tune_detector_config(
+    detector: FashionDetector, street_dir: Path, *, split: str = "val"
+) -> tuple[DetectorConfig, dict[str, object]]:
+    """Pick the relative threshold, box rule and presence threshold by val CorLoc (then P+R)."""
+    photos = read_street_photos(street_dir, split=split)
+    ground_truth = read_ground_truth_boxes(street_dir)
+    photo_maps = compute_maps(detector, photos, desc=f"tuning on {split}")
+    best: tuple[tuple[float, float], DetectorConfig, dict[str, object]] | None = None
+    for rule in ("mass", "largest"):
+        for threshold in (0.2, 0.3, 0.4, 0.5, 0.6):
+            for presence in (0.3, 0.5):
+                config = replace(
+                    detector.config,
+                    relative_threshold=threshold,
+                    box_rule=rule,
+                    presence_threshold=presence,
+                )
+                metrics = score_maps(
+                    detector.with_config(**config.to_dict()), photo_maps, ground_truth
+                )
+                key = (metrics["corloc"]["mean"], metrics["precision"] + metrics["recall"])
+                if best is None or key > best[0]:
+                    best = (key, config, metrics)
+    assert best is not None
+    logger.info("tuned on %s: %s -> CorLoc %.3f", split, best[1], best[0][0])
+    return best[1], best[2]
+
+
+def evaluate(
+    detectors: dict[str, FashionDetector], data_dir: Path, *, split: str | None = "test"
+) -> dict[str, object]:
+    """Scores of each named detector on one street split (None: all photos)."""
+    street_dir = data_dir / "street"
+    photos = read_street_photos(street_dir, split=split)
+    ground_truth = read_ground_truth_boxes(street_dir)
+    results: dict[str, object] = {"split": split or "all", "photos": len(photos)}
+    for name, detector in detectors.items():
+        photo_maps = compute_maps(detector, photos, desc=name)
+        results[name] = {
+            "config": detector.config.to_dict(),
+            **score_maps(detector, photo_maps, ground_truth),
+        }
+    return results
+
+
+def plot_corloc(results: dict[str, object], names: Sequence[str], path: Path) -> None:
+    """Grouped bar plot of per-class CorLoc, one bar per detector (cv2, no matplotlib)."""
+    import cv2
+
+    classes = [*CORLOC_CLASSES, "mean"]
+    width, height, margin = 120 * len(classes) + 80, 420, 40
+    canvas = np.full((height, width, 3), 255, np.uint8)
+    colours = [(180, 119, 31), (14, 127, 255), (44, 160, 44), (40, 39, 214)]
+    bar = 90 // max(len(names), 1)
+    base = height - margin
+    cv2.line(canvas, (margin, base), (width - 20, base), (0, 0, 0), 1)
+    for level in (0.25, 0.5, 0.65, 0.75, 1.0):
+        y = int(base - level * (height - 2 * margin))
+        cv2.line(canvas, (margin, y), (width - 20, y), (220, 220, 220), 1)
+        cv2.putText(
+            canvas, f"{level:.2f}", (2, y + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1
+        )
+    for column, class_name in enumerate(classes):
+        left = margin + 10 + column * 120
+        for index, name in enumerate(names):
+            value = results[name]["corloc"].get(class_name, 0.0)
+            top = int(base - value * (height - 2 * margin))
+            x = left + index * bar
+            cv2.rectangle(canvas, (x, top), (x + bar - 4, base), colours[index % 4], cv2.FILLED)
+            cv2.putText(
+                canvas, f"{value:.2f}", (x, top - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (0, 0, 0), 1
+            )
+        cv2.putText(
+            canvas, class_name, (left, base + 15), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1
+        )
+    for index, name in enumerate(names):
+        cv2.putText(
+            canvas,
+            name,
+            (margin + 10, 15 + 14 * index),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.4,
+            colours[index % 4],
+            1,
+        )
+    path.write_bytes(cv2.imencode(".png", canvas)[1].tobytes())
+
+
+def _reused_baseline(path: Path | None, split: str | None) -> dict[str, object] | None:
+    if path is None:
+        return None
+    stored = json.loads(path.read_text())
+    if stored["split"] != (split or "all"):
+        raise ValueError(f"{path} holds split {stored['split']!r}, not {split or 'all'!r}")
+    return stored["zero_shot_baseline"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    from recommender.detect import detector_from_checkpoint, zero_shot_detector
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--checkpoint", type=Path, default=None)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--split", choices=("test", "val", "train", "all"), default="test")
+    parser.add_argument(
+        "--baseline-from", type=Path, default=None, help="reuse the baseline row of a metrics JSON"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    split = None if args.split == "all" else args.split
+    baseline = zero_shot_detector(config=BASELINE_CONFIG, mapping=BASELINE_IMAGENET_TO_FASHION)
+    detectors = {"zero_shot_baseline": baseline}
+    if args.checkpoint is not None:
+        detectors["trained"] = detector_from_checkpoint(args.checkpoint, backbone=baseline.backbone)
+    reused = _reused_baseline(args.baseline_from, split)
+    if reused is not None:
+        del detectors["zero_shot_baseline"]
+    results = evaluate(detectors, args.data_dir, split=split)
+    if reused is not None:
+        results["zero_shot_baseline"] = reused
+        detectors = {"zero_shot_baseline": baseline, **detectors}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "detection_metrics.json").write_text(json.dumps(results, indent=2))
+    plot_corloc(results, list(detectors), args.out / "corloc.png")
+    summary = {name: results[name]["corloc"] for name in detectors}
+    print(json.dumps(summary, indent=2))  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()

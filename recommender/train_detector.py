@@ -1,0 +1,229 @@
+"""Train the CAM detector's fashion head from image-level labels only (never boxes).
+
+    python -m recommender.train_detector --data-dir ../shared/data --out DIR [--quick]
+
+Training images: catalog photos (one class each, from their categories) and the street
+photos of the train split (all classes tagged on the photo). `--quick` freezes the backbone,
+caches pooled features on disk (keyed by weights sha256 + image hash) and trains the linear
+head only. Without it, the last backbone blocks are fine-tuned too (AMP + channels_last on
+GPU). Detection thresholds are tuned on the street val split; the test split stays unseen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from recommender.data.street import read_street_photos
+from recommender.detect import FashionDetector
+from recommender.detection.checkpoint import DetectorCheckpoint, save_checkpoint
+from recommender.detection.features import FeatureCache, extract_pooled_features
+from recommender.detection.finetune import finetune_backbone
+from recommender.detection.training_data import CatalogPhoto, read_catalog_photos
+from recommender.evaluate.detection import tune_detector_config
+from recommender.fashion_classes import FASHION_CLASSES
+from recommender.models.backbones import build_backbone
+from recommender.models.cam import CamHead
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS_NAME = "efficientnet_lite0.imagenet"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    quick: bool = True
+    epochs: int = 300  # full-batch steps of the linear head
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-4
+    street_weight: float = 3.0  # in-domain photos count more than catalog product shots
+    catalog_per_class: int = 60  # cap per class (quick mode keeps feature extraction short)
+    finetune_epochs: int = 3
+    seed: int = 0
+
+
+def code_version() -> str:
+    """`git describe` of the checkout when available, else the package version (CLI only)."""
+    try:
+        described = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--tags"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+            cwd=Path(__file__).resolve().parent,
+        )
+        return described.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("shopalook")
+        except PackageNotFoundError:
+            return "unknown"
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def label_matrix(class_sets: list[frozenset[str]]) -> torch.Tensor:
+    """Multi-hot labels: (N, K) in vocabulary order."""
+    labels = torch.zeros((len(class_sets), len(FASHION_CLASSES)))  # (N, K)
+    for row, classes in enumerate(class_sets):
+        for name in classes:
+            labels[row, FASHION_CLASSES.index(name)] = 1.0
+    return labels
+
+
+def catalog_loss_mask(photos: list[CatalogPhoto]) -> torch.Tensor:
+    """Which labels of a catalog photo are known: worn apparel shows other garments too.
+
+    A product shot on a model shows its bottom/shoes as well, so for apparel the other
+    garment classes are unknown (masked out), not negatives.
+    """
+    worn = {"top", "bottom", "dress", "outerwear", "legwear", "footwear"}
+    mask = torch.ones((len(photos), len(FASHION_CLASSES)))  # (N, K)
+    for row, photo in enumerate(photos):
+        if photo.class_name in worn - {"footwear"}:
+            for name in worn - {photo.class_name}:
+                mask[row, FASHION_CLASSES.index(name)] = 0.0
+    return mask
+
+
+def train_head(
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    weights: torch.Tensor,
+    config: TrainConfig,
+    *,
+    head: CamHead | None = None,
+) -> CamHead:
+    """Full-batch Adam on weighted, masked BCE: (N, C), (N, K), (N, K) -> trained head."""
+    head = head or CamHead(features.shape[1], FASHION_CLASSES)
+    head.train()
+    optimiser = torch.optim.Adam(
+        head.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    for step in range(config.epochs):
+        logits = head(features)  # (N, K)
+        loss = (
+            F.binary_cross_entropy_with_logits(logits, labels, reduction="none") * weights
+        ).sum()
+        loss = loss / weights.sum()
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        if step % 100 == 0 or step == config.epochs - 1:
+            logger.info("head step %d/%d loss %.4f", step + 1, config.epochs, loss.item())
+    return head.eval()
+
+
+def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, version: str) -> Path:
+    """Train, tune on street val, save `out_dir/detector.pt`; returns its path."""
+    seed_everything(config.seed)
+    started = time.perf_counter()
+    backbone = build_backbone("efficientnet_lite0", weights=WEIGHTS_NAME)
+    if not config.quick:
+        finetune_backbone(
+            backbone, data_dir, out_dir, epochs=config.finetune_epochs, seed=config.seed
+        )
+    catalog = read_catalog_photos(
+        data_dir / "catalog", per_class=config.catalog_per_class, seed=config.seed
+    )
+    street = read_street_photos(data_dir / "street", split="train")
+    detector = FashionDetector(backbone, CamHead(backbone.feature_dim, FASHION_CLASSES))
+    cache = FeatureCache(out_dir / "feature_cache", _cache_key(backbone, config))
+    catalog_features = extract_pooled_features(
+        [photo.path for photo in catalog], backbone, cache, square_size=224, desc="catalog"
+    )
+    street_features = extract_pooled_features(
+        [photo.path for photo in street], backbone, cache, detector=detector, desc="street"
+    )
+    features = torch.cat([catalog_features, street_features])  # (N, C)
+    labels = torch.cat(
+        [
+            label_matrix([frozenset({p.class_name}) for p in catalog]),
+            label_matrix([p.classes for p in street]),
+        ]
+    )  # (N, K)
+    weights = torch.cat(
+        [
+            catalog_loss_mask(catalog),
+            torch.full((len(street), len(FASHION_CLASSES)), config.street_weight),
+        ]
+    )  # (N, K)
+    head = train_head(features, labels, weights, config)
+    trained_seconds = time.perf_counter() - started
+    detector = FashionDetector(backbone, head)
+    tuned, val_metrics = tune_detector_config(detector, data_dir / "street")
+    checkpoint = DetectorCheckpoint(
+        class_names=FASHION_CLASSES,
+        weights_name=WEIGHTS_NAME,
+        weights_sha256=backbone.weights.sha256,
+        head_state={key: value.detach().clone() for key, value in head.linear.state_dict().items()},
+        backbone_state=None if config.quick else backbone.network.state_dict(),
+        code_version=version,
+        config={"detector": tuned.to_dict(), "train": vars_of(config)},
+        metrics={
+            "val": val_metrics,
+            "train_seconds": trained_seconds,
+            "catalog_photos": len(catalog),
+            "street_train_photos": len(street),
+        },
+    )
+    path = out_dir / "detector.pt"
+    save_checkpoint(checkpoint, path)
+    (out_dir / "train_summary.json").write_text(
+        json.dumps(
+            {"checkpoint": str(path), **checkpoint.metrics, "config": checkpoint.config}, indent=2
+        )
+    )
+    return path
+
+
+def vars_of(config: TrainConfig) -> dict[str, object]:
+    return {name: getattr(config, name) for name in config.__dataclass_fields__}
+
+
+def _cache_key(backbone: torch.nn.Module, config: TrainConfig) -> str:
+    # Fine-tuned backbones change every run: their features are not reusable.
+    suffix = "frozen" if config.quick else f"finetuned-seed{config.seed}-{int(time.time())}"
+    return f"{backbone.weights.sha256[:16]}-{suffix}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--quick", action="store_true", help="frozen backbone, cached features")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    config = TrainConfig(quick=args.quick, seed=args.seed)
+    if args.epochs is not None:
+        config = TrainConfig(
+            quick=args.quick, seed=args.seed, epochs=args.epochs, finetune_epochs=args.epochs
+        )
+    args.out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    path = train(args.data_dir, args.out, config, version=code_version())
+    elapsed = round(time.perf_counter() - started, 1)
+    print(json.dumps({"checkpoint": str(path), "wall_seconds": elapsed}))  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()

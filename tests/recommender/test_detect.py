@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from recommender.detect import (
+    CheckpointMismatchError,
+    Detection,
+    DetectorConfig,
+    FashionDetector,
+    detector_from_checkpoint,
+    zero_shot_detector,
+)
+from recommender.detection.checkpoint import DetectorCheckpoint, load_checkpoint, save_checkpoint
+from recommender.fashion_classes import FASHION_CLASSES
+from recommender.images import ImageDecodeError, load_image
+from recommender.models.backbones import Backbone
+from recommender.models.cam import CamHead
+from recommender.render import render_detections
+from recommender.weights import get_weight_entry
+
+SMALL = DetectorConfig(short_side=64, window_sizes=(0.6,), window_input_size=64)
+
+
+def _checkpoint(**changes: object) -> DetectorCheckpoint:
+    entry = get_weight_entry("efficientnet_lite0.imagenet")
+    head = CamHead(1280, FASHION_CLASSES)
+    values = {
+        "class_names": FASHION_CLASSES,
+        "weights_name": entry.name,
+        "weights_sha256": entry.sha256,
+        "head_state": head.linear.state_dict(),
+        "code_version": "test",
+        "config": {"detector": SMALL.to_dict()},
+        "metrics": {"val": {"corloc": {"mean": 0.5}}},
+    }
+    return DetectorCheckpoint(**{**values, **changes})
+
+
+@pytest.fixture(scope="module")
+def zero_shot(pretrained_backbone: Backbone) -> FashionDetector:
+    return zero_shot_detector(backbone=pretrained_backbone)
+
+
+def test_zero_shot_detector_finds_an_item_in_a_street_photo(
+    zero_shot: FashionDetector, data_dir: Path
+) -> None:
+    image = load_image(data_dir / "street" / "photos" / "0001.jpg")
+
+    # Small config: unit tests check behaviour; quality and speed are benchmarked elsewhere.
+    detector = zero_shot.with_config(short_side=224, window_sizes=(0.7,), presence_threshold=0.01)
+
+    detections = detector.detect(image)
+
+    assert detections
+    for detection in detections:
+        x1, y1, x2, y2 = detection.box
+        assert detection.class_name in FASHION_CLASSES
+        assert 0 <= x1 < x2 <= image.width and 0 <= y1 < y2 <= image.height
+
+
+def test_detect_in_a_region_returns_boxes_in_photo_pixels_with_heatmaps(
+    zero_shot: FashionDetector,
+) -> None:
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (90, 70, 3), np.uint8))
+    detector = zero_shot.with_config(**{**SMALL.to_dict(), "presence_threshold": 0.0})
+
+    detections = detector.detect(image, region=(10, 20, 60, 80), return_heatmaps=True)
+
+    assert detections
+    for detection in detections:
+        assert 10 <= detection.box[0] < detection.box[2] <= 60
+        assert 20 <= detection.box[1] < detection.box[3] <= 80
+        assert detection.heatmap.shape == (60, 50)
+    assert render_detections(image.crop((10, 20, 60, 80)), detections)[:4] == b"\x89PNG"
+
+
+def test_detect_with_given_classes_localises_them_even_if_absent(
+    zero_shot: FashionDetector,
+) -> None:
+    image = Image.new("RGB", (64, 96), (200, 180, 160))
+    detector = zero_shot.with_config(**{**SMALL.to_dict(), "presence_threshold": 1.1})
+
+    assert detector.detect(image) == []
+    found = detector.detect(image, classes=["top"])
+    assert {detection.class_name for detection in found} <= {"top"}
+
+
+def test_corrupt_image_raises_image_decode_error(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+
+    with pytest.raises(ImageDecodeError):
+        load_image(broken)
+
+
+def test_checkpoint_round_trip_rebuilds_the_trained_head(
+    tmp_path: Path, pretrained_backbone: Backbone
+) -> None:
+    checkpoint = _checkpoint()
+    digest = save_checkpoint(checkpoint, tmp_path / "detector.pt")
+
+    detector = detector_from_checkpoint(
+        tmp_path / "detector.pt", backbone=pretrained_backbone, expected_sha256=digest
+    )
+
+    assert detector.config == SMALL
+    torch.testing.assert_close(detector.head.linear.weight, checkpoint.head_state["weight"])
+
+
+def test_checkpoint_with_another_vocabulary_is_refused(tmp_path: Path) -> None:
+    save_checkpoint(_checkpoint(class_names=("top", "bottom")), tmp_path / "other.pt")
+
+    with pytest.raises(CheckpointMismatchError, match="trained for classes"):
+        load_checkpoint(tmp_path / "other.pt")
+
+
+def test_checkpoint_from_other_base_weights_or_with_wrong_hash_is_refused(tmp_path: Path) -> None:
+    save_checkpoint(_checkpoint(weights_sha256="0" * 64), tmp_path / "other.pt")
+
+    with pytest.raises(CheckpointMismatchError, match="sha256"):
+        load_checkpoint(tmp_path / "other.pt")
+    save_checkpoint(_checkpoint(), tmp_path / "good.pt")
+    with pytest.raises(CheckpointMismatchError, match="differs from the expected"):
+        load_checkpoint(tmp_path / "good.pt", expected_sha256="f" * 64)
+
+
+def test_detection_is_a_plain_dataclass() -> None:
+    detection = Detection("bag", 0.5, (1, 2, 3, 4))
+
+    assert detection.heatmap is None and detection.box == (1, 2, 3, 4)

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from recommender.detection.features import FeatureCache
+from recommender.detection.training_data import CatalogPhoto
+from recommender.fashion_classes import FASHION_CLASSES
+from recommender.train_detector import TrainConfig, catalog_loss_mask, label_matrix, train_head
+
+
+def test_train_head_overfits_a_tiny_batch_of_random_features() -> None:
+    torch.manual_seed(0)
+    features = torch.randn(12, 32)  # (N, C)
+    labels = (torch.rand(12, len(FASHION_CLASSES)) > 0.5).float()  # (N, K)
+
+    head = train_head(
+        features, labels, torch.ones_like(labels), TrainConfig(epochs=100, learning_rate=0.1)
+    )
+
+    predictions = (head(features) > 0).float()
+    assert torch.equal(predictions, labels)
+
+
+def test_label_matrix_and_catalog_mask_leave_co_worn_garments_unknown() -> None:
+    photos = [CatalogPhoto(Path("a.jpg"), "top"), CatalogPhoto(Path("b.jpg"), "bag")]
+
+    labels = label_matrix([frozenset({"top"}), frozenset({"bag", "eyewear"})])
+    mask = catalog_loss_mask(photos)
+
+    assert labels[0, FASHION_CLASSES.index("top")] == 1 and labels[0].sum() == 1
+    assert labels[1].sum() == 2
+    assert mask[0, FASHION_CLASSES.index("bottom")] == 0  # a worn top shows a bottom too
+    assert mask[0, FASHION_CLASSES.index("bag")] == 1
+    assert mask[1].sum() == len(FASHION_CLASSES)
+
+
+def test_feature_cache_round_trips_vectors(tmp_path: Path) -> None:
+    cache = FeatureCache(tmp_path, "weights-frozen")
+    cache.vectors["abc"] = torch.arange(4, dtype=torch.float32).numpy()
+    cache.save()
+
+    reloaded = FeatureCache(tmp_path, "weights-frozen")
+
+    assert reloaded.vectors["abc"].tolist() == [0.0, 1.0, 2.0, 3.0]
