@@ -1,7 +1,12 @@
 """Detection latency on one street photo: median of repeated `detect()` calls, as JSON.
 
 python bench/detection_latency.py --data-dir ../shared/data --out var/bench/detection.json
-    [--checkpoint PATH] [--image street/photos/0001.jpg] [--repeats 20]
+    [--checkpoint PATH] [--image street/photos/0001.jpg] [--repeats 20] [--threads N]
+    [--compare-unfused]
+
+`--compare-unfused` also times the same detector without BatchNorm folding, interleaved
+call by call with the folded one, so both see the same machine state; it reports both
+medians and the largest difference between their class maps.
 """
 
 from __future__ import annotations
@@ -10,12 +15,17 @@ import argparse
 import json
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
-from recommender.detect import detector_from_checkpoint, zero_shot_detector
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as `python bench/...`
+
+from recommender.detect import FashionDetector, detector_from_checkpoint, zero_shot_detector
 from recommender.images import load_image
 
 
@@ -25,35 +35,64 @@ def main() -> None:
     parser.add_argument("--image", default="street/photos/0001.jpg")
     parser.add_argument("--checkpoint", type=Path, default=None)
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--compare-unfused", action="store_true")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     detector = (
         detector_from_checkpoint(args.checkpoint) if args.checkpoint else zero_shot_detector()
     )
+    detectors = {"bn_folded": detector}
+    if args.compare_unfused:
+        detectors["unfused"] = FashionDetector(
+            detector.backbone, detector.head, detector.config, fold_batchnorm=False
+        )
     image = load_image(args.data_dir / args.image)
     for _ in range(2):  # warm-up: allocator and oneDNN kernel selection
-        detector.detect(image)
-    timings = []
+        for candidate in detectors.values():
+            detections = candidate.detect(image)
+    timings = {name: [] for name in detectors}
     for _ in range(args.repeats):
-        started = time.perf_counter()
-        detections = detector.detect(image)
-        timings.append((time.perf_counter() - started) * 1000)
+        for name, candidate in detectors.items():
+            started = time.perf_counter()
+            detections = candidate.detect(image)
+            timings[name].append((time.perf_counter() - started) * 1000)
     result = {
         "image": args.image,
         "image_size": list(image.size),
         "checkpoint": str(args.checkpoint) if args.checkpoint else None,
         "config": detector.config.to_dict(),
         "detections": len(detections),
-        "median_ms": round(statistics.median(timings), 1),
-        "min_ms": round(min(timings), 1),
-        "max_ms": round(max(timings), 1),
+        **_stats(timings["bn_folded"]),
         "repeats": args.repeats,
         "torch_threads": torch.get_num_threads(),
         "machine": platform.processor() or platform.machine(),
     }
+    if args.compare_unfused:
+        result["unfused"] = _stats(timings["unfused"])
+        result["speedup"] = round(result["unfused"]["median_ms"] / result["median_ms"], 3)
+        result["max_map_difference"] = _max_map_difference(detectors, image)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))  # noqa: T201
+
+
+def _stats(timings: list[float]) -> dict[str, float]:
+    return {
+        "median_ms": round(statistics.median(timings), 1),
+        "min_ms": round(min(timings), 1),
+        "max_ms": round(max(timings), 1),
+    }
+
+
+def _max_map_difference(detectors: dict[str, FashionDetector], image: Image.Image) -> float:
+    folded = detectors["bn_folded"].class_maps(image)
+    unfused = detectors["unfused"].class_maps(image, classes=list(folded))
+    return max(
+        (float(np.abs(folded[name][1] - unfused[name][1]).max()) for name in folded), default=0.0
+    )
 
 
 if __name__ == "__main__":

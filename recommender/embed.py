@@ -17,6 +17,7 @@ from recommender.checkpoints import build_model, load_checkpoint
 from recommender.devices import resolve_device
 from recommender.models.backbones import build_backbone
 from recommender.models.embedding import PooledFeatures
+from recommender.models.fuse import fuse_batchnorm
 from recommender.weights import get_weight_entry
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,10 @@ class ImageEmbedder:
         self._memory_format = (
             torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
         )
-        self.network = network.eval().to(self.device, memory_format=self._memory_format)
+        # Inference only: BatchNorm folded into the convs (a copy; `network` is untouched).
+        self.network = fuse_batchnorm(network.eval()).to(
+            self.device, memory_format=self._memory_format
+        )
         self.transform = transform
         self.info = info
         self.batch_size = batch_size

@@ -145,7 +145,7 @@ def evaluate(
     items = read_catalog(data_dir / "catalog")
     pairs = read_pairs(data_dir / "pairs")
     models = load_models(checkpoint_path)
-    runner = _FeatureRunner(cache_dir, resolve_device(device))
+    runner = FeatureRunner(cache_dir, resolve_device(device))
     results: dict = {"catalog_items": len(items), "pairs": len(pairs)}
     results["baseline_reproduction"] = _baseline_rows(runner, models[0], items, pairs)
     held_out = pairs_in_split(pairs, "test")
@@ -167,7 +167,9 @@ def evaluate(
     return results
 
 
-class _FeatureRunner:
+class FeatureRunner:
+    """Embeds image refs with a `Model` through the per-image pooled-feature cache."""
+
     def __init__(self, cache_dir: Path, device: torch.device) -> None:
         self.cache_dir = cache_dir
         self.device = device
@@ -207,10 +209,15 @@ def _baseline_rows(runner, model: Model, items, pairs: list[Pair]) -> list[dict]
     return rows
 
 
+def exact_match_gallery_refs(pairs: Sequence[Pair], items: Sequence[CatalogItem]) -> list[ImageRef]:
+    """The exact-match gallery: the pairs' shop photos (pair i -> index i), then the catalog."""
+    return [ImageRef(p.cloth_path) for p in pairs] + [ImageRef(i.image_path) for i in items]
+
+
 def _exact_match(runner, model: Model, tagger: Model | None, items, pairs: list[Pair]) -> dict:
     """Held-out pairs, gallery = their shop photos + the catalog; optional predicted filter."""
     crops = [ImageRef(pair.person_path, pair.box) for pair in pairs]
-    gallery_refs = [ImageRef(p.cloth_path) for p in pairs] + [ImageRef(i.image_path) for i in items]
+    gallery_refs = exact_match_gallery_refs(pairs, items)
     query, _ = runner.vectors(model, crops)
     gallery, _ = runner.vectors(model, gallery_refs)
     targets = np.arange(len(pairs))
@@ -232,7 +239,12 @@ def _exact_match(runner, model: Model, tagger: Model | None, items, pairs: list[
     return result
 
 
-def plot_recall_curves(curves: dict[str, dict[str, float]], path: Path) -> None:
+def plot_recall_curves(
+    curves: dict[str, dict[str, float]],
+    path: Path,
+    *,
+    title: str = "exact-match recall@k (held-out pairs, GT top crop)",
+) -> None:
     """recall@k (k = 1..50) line chart, one line per curve, drawn with Pillow."""
     width, height, margin = 900, 560, 60
     image = Image.new("RGB", (width, height), "white")
@@ -247,7 +259,7 @@ def plot_recall_curves(curves: dict[str, dict[str, float]], path: Path) -> None:
         draw.text((8, point(1, tick)[1] - 6), f"{tick:.2f}", fill="black")
     for k in (1, 10, 20, 30, 40, 50):
         draw.text((point(k, 0)[0] - 6, margin + plot_h + 8), str(k), fill="black")
-    draw.text((margin, 20), "exact-match recall@k (held-out pairs, GT top crop)", fill="black")
+    draw.text((margin, 20), title, fill="black")
     colours = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
     for index, (name, table) in enumerate(curves.items()):
         colour = colours[index % len(colours)]
