@@ -1,27 +1,15 @@
-"""Fixtures for the recommender library tests: sample data location and a shared backbone."""
+"""Fixtures for the recommender library tests (the data_dir fixture is the root conftest's)."""
 
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import pytest
 
 from recommender.models.backbones import Backbone, build_backbone
 
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 SHOE_ARTICLE_TYPES = {"Casual Shoes", "Sports Shoes"}
-
-
-@pytest.fixture(scope="session")
-def data_dir() -> Path:
-    """The sample data folder (SHOPALOOK_DATA_DIR or ../shared/data); skips when absent."""
-    override = os.environ.get("SHOPALOOK_DATA_DIR")
-    path = Path(override) if override else DEFAULT_DATA_DIR
-    if not (path / "catalog" / "catalog.csv").is_file():
-        pytest.skip(f"sample data not found at {path} (set SHOPALOOK_DATA_DIR)")
-    return path
 
 
 @pytest.fixture(scope="session")

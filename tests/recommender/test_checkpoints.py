@@ -22,6 +22,7 @@ from recommender.models.backbones import build_backbone
 from recommender.models.embedder import EmbedderConfig, TagEmbedder
 from recommender.models.transforms import EvalTransform
 from recommender.tags import build_vocabulary
+from tests.helpers import single_torch_thread
 from tests.recommender.synthetic_data import catalog_rows
 
 TRANSFORM = EvalTransform(input_size=64, mean=(0.5,) * 3, std=(0.5,) * 3)
@@ -30,11 +31,8 @@ GROUPS = {"articleType": "articleType", "baseColour": "baseColour"}
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_torch_thread():
-    """The CI box has 2 shared cores: 2 threads there ran ~16x slower than 1 (measured)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with single_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -5,22 +5,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from recommender.checkpoints import load_checkpoint
 from recommender.embed import ImageEmbedder
 from recommender.images import load_image
 from recommender.train_embedder import TrainConfig, parse_args, train
+from tests.helpers import single_torch_thread
 from tests.recommender.synthetic_data import write_catalog, write_pairs
 
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_torch_thread():
-    """The CI box has 2 shared cores: 2 threads there ran ~16x slower than 1 (measured)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with single_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="module")

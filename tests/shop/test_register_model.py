@@ -1,11 +1,11 @@
 """A trained embedder checkpoint becomes a model version and fills the catalog."""
 
 import pytest
-import torch
 from django.core.management import CommandError, call_command
 
 from recommender.train_embedder import TrainConfig, train
 from shop.models import ModelVersion
+from tests.helpers import single_torch_thread
 from tests.recommender.synthetic_data import write_catalog
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -15,9 +15,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 def checkpoint(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
     write_catalog(root, count=10)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with single_torch_thread():
         return train(
             TrainConfig(
                 data_dir=root,
@@ -30,8 +28,6 @@ def checkpoint(tmp_path_factory):
                 code_version="test",
             )
         )
-    finally:
-        torch.set_num_threads(threads)
 
 
 def test_register_model_records_name_hash_dimension_and_vocabulary(checkpoint, capsys):

@@ -12,17 +12,15 @@ from recommender.models.embedder import (
     pair_contrastive_loss,
     set_trainable_blocks,
 )
+from tests.helpers import single_torch_thread
 
 CONFIG = EmbedderConfig(embedding_dim=16, num_tags=6, dropout=0.0)
 
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_torch_thread():
-    """The CI box has 2 shared cores: 2 threads there ran ~16x slower than 1 (measured)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with single_torch_thread():
+        yield
 
 
 @pytest.fixture
