@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from django.db import connection, transaction
 
-from shop.models import ModelVersion
+from shop.exceptions import NotFound
+from shop.models import ModelVersion, Product, ProductEmbedding
 
 DEFAULT_EF_SEARCH = 100
 
@@ -163,9 +164,6 @@ def product_similar(
     *, product_id: int, k: int = 20, same_tag_kinds: Sequence[str] = ("article_type",)
 ) -> SearchResult:
     """Products most like this one (its primary image), sharing its tags of the given kinds."""
-    from shop.exceptions import NotFound
-    from shop.models import Product, ProductEmbedding
-
     version = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
     try:
         product = Product.objects.get(pk=product_id)
