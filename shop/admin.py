@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
-from django.http import HttpRequest, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -14,6 +14,7 @@ from django.utils.html import format_html
 from shop import selectors
 from shop.exceptions import ShopError
 from shop.models import ModelVersion, Product, ProductEmbedding, ProductImage, Tag
+from shop.previews import image_heatmap_png
 from shop.services.embeddings import (
     embeddings_retry,
     images_re_embed,
@@ -78,12 +79,19 @@ class EmbeddingStatusFilter(admin.SimpleListFilter):
 class ProductImageInline(admin.TabularInline):
     model = ProductImage
     extra = 0
-    fields = ["preview", "image", "is_primary", "embedding", "sha256"]
-    readonly_fields = ["preview", "embedding", "sha256"]
+    fields = ["preview", "image", "is_primary", "embedding", "heatmap", "sha256"]
+    readonly_fields = ["preview", "embedding", "heatmap", "sha256"]
 
     @admin.display(description="preview")
     def preview(self, image: ProductImage) -> str:
         return thumbnail(image, 96)
+
+    @admin.display(description="detector")
+    def heatmap(self, image: ProductImage) -> str:
+        if image.pk is None:
+            return "—"
+        url = reverse("admin:shop_productimage_heatmap", args=[image.pk])
+        return format_html('<a href="{}" target="_blank">CAM heatmap</a>', url)
 
     @admin.display(description="embedding")
     def embedding(self, image: ProductImage) -> str:
@@ -176,7 +184,21 @@ class ProductAdmin(admin.ModelAdmin):
             self.admin_site.admin_view(self.similar_view),
             name="shop_product_similar",
         )
-        return [similar, *super().get_urls()]
+        heatmap = path(
+            "image/<int:image_id>/heatmap.png",
+            self.admin_site.admin_view(self.heatmap_view),
+            name="shop_productimage_heatmap",
+        )
+        return [similar, heatmap, *super().get_urls()]
+
+    def heatmap_view(self, request: HttpRequest, image_id: int) -> HttpResponse:
+        try:
+            png = image_heatmap_png(image_id=image_id)
+        except ShopError as problem:
+            return HttpResponse(
+                problem.message, status=problem.status_code, content_type="text/plain"
+            )
+        return HttpResponse(png, content_type="image/png")
 
     def similar_view(self, request: HttpRequest, product_id: int) -> TemplateResponse:
         product = selectors.product_get(product_id=product_id)

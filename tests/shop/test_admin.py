@@ -132,3 +132,22 @@ def test_failed_embeddings_are_listed_with_their_error_and_retryable(
     assert row.status == "pending" and len(queued) == 1
     assert ModelVersion.objects.get().status == "active"
     assert ProductImage.objects.count() == 3
+
+
+@pytest.mark.slow
+def test_cam_heatmap_preview_of_a_product_image(admin_client, catalog, data_dir, tmp_path):
+    from recommender.images import load_image
+
+    image = catalog["SHOE-1"].images.get()
+    photo = min((data_dir / "catalog" / "images").glob("*.jpg"))
+    image.image.save("real.jpg", io.BytesIO(photo.read_bytes()))
+    page = admin_client.get(f"/admin/shop/product/{catalog['SHOE-1'].pk}/change/").content.decode()
+    assert f"/admin/shop/product/image/{image.pk}/heatmap.png" in page
+
+    response = admin_client.get(f"/admin/shop/product/image/{image.pk}/heatmap.png")
+
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    rendered = load_image(response.content)
+    assert rendered.size == load_image(photo.read_bytes()).size
+    missing = admin_client.get("/admin/shop/product/image/987654/heatmap.png")
+    assert missing.status_code == 404
