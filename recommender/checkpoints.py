@@ -222,3 +222,9 @@ def load_tag_predictor(
         device=device,
         batch_size=batch_size,
     )
+
+
+def newest_checkpoint(model_dir: Path, filename: str) -> Path | None:
+    """The most recently written ``model_dir/*/filename`` (e.g. ``embedder.pt``), if any."""
+    candidates = list(model_dir.glob(f"*/{filename}")) if model_dir.is_dir() else []
+    return max(candidates, key=lambda path: path.stat().st_mtime, default=None)

@@ -176,6 +176,19 @@ def train(config: TrainConfig) -> Path:
     return final
 
 
+def _end_epoch(config, data, model, optimizer, metrics: dict) -> None:
+    """Log the epoch and write the resumable last checkpoint."""
+    logger.info("epoch %d: %s", metrics["epoch"], metrics)
+    _save(
+        config,
+        data.vocabulary,
+        model,
+        config.out_dir / LAST_CHECKPOINT,
+        metrics=metrics,
+        training_state={"epoch": metrics["epoch"], "optimizer": optimizer.state_dict()},
+    )
+
+
 def _save(config, vocabulary, model, path, *, metrics, training_state=None) -> str:
     entry = get_weight_entry(WEIGHTS)
     return save_checkpoint(
@@ -288,15 +301,7 @@ def _train_quick(config, data, model: TagEmbedder, device) -> dict:
             "pair_loss": round(float(totals[1]) / steps_per_epoch, 4),
             "val_top1": _val_top1(head, features["val"][0], data, device),
         }
-        logger.info("epoch %d: %s", epoch, metrics)
-        _save(
-            config,
-            data.vocabulary,
-            model,
-            config.out_dir / LAST_CHECKPOINT,
-            metrics=metrics,
-            training_state={"epoch": epoch, "optimizer": optimizer.state_dict()},
-        )
+        _end_epoch(config, data, model, optimizer, metrics)
     return metrics
 
 
@@ -363,15 +368,7 @@ def _train_full(config, data, model: TagEmbedder, device) -> dict:
             **losses,
             "val_top1": _val_top1(model.head, val_pooled, data, device),
         }
-        logger.info("epoch %d: %s", epoch, metrics)
-        _save(
-            config,
-            data.vocabulary,
-            model,
-            config.out_dir / LAST_CHECKPOINT,
-            metrics=metrics,
-            training_state={"epoch": epoch, "optimizer": optimizer.state_dict()},
-        )
+        _end_epoch(config, data, model, optimizer, metrics)
     return metrics
 
 

@@ -16,13 +16,14 @@ logger = logging.getLogger(__name__)
 @functools.cache
 def get_detector():
     """The newest trained detector in MODEL_DIR, else the zero-shot one; loaded once per process."""
+    from recommender.checkpoints import newest_checkpoint
     from recommender.detect import detector_from_checkpoint, zero_shot_detector
 
-    candidates = sorted(settings.MODEL_DIR.glob("*/detector.pt"), key=lambda p: p.stat().st_mtime)
-    if candidates:
-        logger.info("detector from %s", candidates[-1])
-        return detector_from_checkpoint(candidates[-1])
-    return zero_shot_detector()
+    checkpoint = newest_checkpoint(settings.MODEL_DIR, "detector.pt")
+    if checkpoint is None:
+        return zero_shot_detector()
+    logger.info("detector from %s", checkpoint)
+    return detector_from_checkpoint(checkpoint)
 
 
 def image_heatmap_png(*, image_id: int) -> bytes:

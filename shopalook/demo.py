@@ -167,18 +167,15 @@ def use_newest_embedder(arguments: argparse.Namespace, settings) -> None:
     """
     from django.core.management import call_command
 
-    checkpoint = newest_checkpoint(settings.MODEL_DIR)
+    from recommender.checkpoints import newest_checkpoint
+
+    checkpoint = newest_checkpoint(settings.MODEL_DIR, "embedder.pt")
     if checkpoint is None and not arguments.no_train:
         checkpoint = train_quick_embedder(arguments, settings)
     if checkpoint is None:
         print("No trained embedder in MODEL_DIR: using ImageNet features.", flush=True)
         return
     call_command("register_model", str(checkpoint), fill=True)
-
-
-def newest_checkpoint(model_dir: Path) -> Path | None:
-    candidates = list(model_dir.glob("*/embedder.pt")) if model_dir.is_dir() else []
-    return max(candidates, key=lambda path: path.stat().st_mtime, default=None)
 
 
 def train_quick_embedder(arguments: argparse.Namespace, settings) -> Path | None:

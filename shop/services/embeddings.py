@@ -169,8 +169,7 @@ def model_version_start_filling(*, model_version_id: int) -> int:
             version.save(update_fields=["status"])
         else:
             _make_active(version)
-        image_ids = _mark_pending(version, ProductImage.objects.values_list("pk", flat=True))
-        enqueue_embedding_batches(image_ids, model_version_id=version.pk, size=FILL_BATCH_SIZE)
+        image_ids = _queue_stale(version, ProductImage.objects.values_list("pk", flat=True))
     finish_filling_if_complete(model_version_id=version.pk)  # an empty catalog is complete
     return len(image_ids)
 
@@ -204,6 +203,13 @@ def _lock_version(model_version_id: int) -> ModelVersion:
         raise NotFound(f"model version {model_version_id} does not exist") from None
 
 
+def _queue_stale(version: ModelVersion, image_ids: Iterable[int]) -> list[int]:
+    """Mark images without an up-to-date vector pending and queue them; returns their ids."""
+    pending = _mark_pending(version, image_ids)
+    enqueue_embedding_batches(pending, model_version_id=version.pk, size=FILL_BATCH_SIZE)
+    return pending
+
+
 def _mark_pending(version: ModelVersion, image_ids: Iterable[int]) -> list[int]:
     """Create pending rows where none exist; returns the ids whose vector is not done."""
     image_ids = list(image_ids)
@@ -232,11 +238,10 @@ def embedding_target_versions() -> list[ModelVersion]:
     return versions or [model_version_default()]
 
 
-def image_embedding_request(*, image_ids: Sequence[int]) -> None:
-    """Queue embedding of new or changed images with every version that needs them."""
-    for version in embedding_target_versions():
-        pending = _mark_pending(version, image_ids)
-        enqueue_embedding_batches(pending, model_version_id=version.pk, size=FILL_BATCH_SIZE)
+def image_embedding_request(*, image_ids: Iterable[int]) -> int:
+    """Queue new or changed images with every version that needs them; returns how many."""
+    image_ids = list(image_ids)
+    return sum(len(_queue_stale(version, image_ids)) for version in embedding_target_versions())
 
 
 @dataclass
@@ -305,10 +310,7 @@ def embeddings_retry(*, image_ids: Sequence[int] | None = None) -> int:
         )
         if image_ids is not None:
             rows = rows.filter(image_id__in=image_ids)
-        ids = list(rows.values_list("image_id", flat=True))
-        pending = _mark_pending(version, ids)
-        enqueue_embedding_batches(pending, model_version_id=version.pk, size=FILL_BATCH_SIZE)
-        total += len(pending)
+        total += len(_queue_stale(version, rows.values_list("image_id", flat=True)))
     return total
 
 
@@ -326,10 +328,4 @@ def images_re_embed(*, image_ids: Sequence[int]) -> int:
 
 def embeddings_queue_missing() -> int:
     """Queue every image without an up-to-date vector (e.g. after a crash); returns how many."""
-    total = 0
-    for version in embedding_target_versions():
-        ids = ProductImage.objects.values_list("pk", flat=True)
-        pending = _mark_pending(version, ids)
-        enqueue_embedding_batches(pending, model_version_id=version.pk, size=FILL_BATCH_SIZE)
-        total += len(pending)
-    return total
+    return image_embedding_request(image_ids=ProductImage.objects.values_list("pk", flat=True))
