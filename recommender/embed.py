@@ -18,6 +18,7 @@ from recommender.devices import resolve_device
 from recommender.models.backbones import build_backbone
 from recommender.models.embedding import PooledFeatures
 from recommender.models.fuse import fuse_batchnorm
+from recommender.tags import Tagset, TagVocabulary
 from recommender.weights import get_weight_entry
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class ImageEmbedder:
         *,
         device: str | torch.device = "cpu",
         batch_size: int = 32,
+        vocabulary: TagVocabulary | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -65,6 +67,9 @@ class ImageEmbedder:
         self.transform = transform
         self.info = info
         self.batch_size = batch_size
+        # Set for a tag-trained network (one with `forward_all`): embed_with_tags decodes
+        # its logits; None for ImageNet features, which predict no tags.
+        self.vocabulary = vocabulary if hasattr(network, "forward_all") else None
 
     @classmethod
     def from_weights(
@@ -104,7 +109,14 @@ class ImageEmbedder:
             weights_sha256=checkpoint.file_sha256,
             dimension=network.dimension,
         )
-        return cls(network, checkpoint.eval_transform(), info, device=device, batch_size=batch_size)
+        return cls(
+            network,
+            checkpoint.eval_transform(),
+            info,
+            device=device,
+            batch_size=batch_size,
+            vocabulary=checkpoint.vocabulary,
+        )
 
     @property
     def model_name(self) -> str:
@@ -128,10 +140,31 @@ class ImageEmbedder:
         ]
         return np.concatenate(batches)
 
+    def embed_with_tags(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, list[Tagset]]:
+        """Vectors (N, D) and, from the same forward pass, each image's predicted tagset.
+
+        Tagsets are empty for a model without a tag vocabulary (ImageNet features).
+        """
+        if self.vocabulary is None:
+            return self.embed(images), [{} for _ in images]
+        vectors, probabilities = [np.zeros((0, self.dimension), dtype=np.float32)], []
+        for start in range(0, len(images), self.batch_size):
+            batch_vectors, batch_probabilities = self._embed_batch(
+                images[start : start + self.batch_size], with_tags=True
+            )
+            vectors.append(batch_vectors)
+            probabilities.append(batch_probabilities)
+        if not probabilities:
+            return vectors[0], []
+        return np.concatenate(vectors), self.vocabulary.decode(np.concatenate(probabilities))
+
     @torch.inference_mode()
-    def _embed_batch(self, images: Sequence[Image.Image]) -> np.ndarray:
+    def _embed_batch(self, images: Sequence[Image.Image], *, with_tags: bool = False):
         batch = torch.stack([self.transform(image) for image in images])  # (B, 3, S, S)
         batch = batch.to(self.device, memory_format=self._memory_format)  # (B, 3, S, S)
-        vectors = self.network(batch)  # (B, D)
+        if not with_tags:
+            vectors = self.network(batch)  # (B, D)
+            return F.normalize(vectors.float(), dim=1).cpu().numpy()  # (B, D), unit L2 norm
+        vectors, logits = self.network.forward_all(batch)  # (B, D), (B, T)
         vectors = F.normalize(vectors.float(), dim=1)  # (B, D), unit L2 norm
-        return vectors.cpu().numpy()
+        return vectors.cpu().numpy(), torch.sigmoid(logits.float()).cpu().numpy()
