@@ -34,6 +34,10 @@ class LookConfig:
     # Two classes lighting up the same area (a top that may be a dress) are one item to a
     # shopper: keep the more confident one.
     cross_class_iou: float = 0.8
+    # A shopper's photo shows something to wear: localise the most probable classes even
+    # when none passes the detector's presence threshold (see DetectorConfig.min_classes).
+    min_classes: int = 2
+    min_class_probability: float = 0.01
 
 
 @dataclass(frozen=True)
@@ -57,9 +61,12 @@ class LookAnalyzer:
         embedder: ImageEmbedder,
         config: LookConfig | None = None,
     ) -> None:
-        self.detector = detector
-        self.embedder = embedder
         self.config = config or LookConfig()
+        self.detector = detector.with_config(
+            min_classes=self.config.min_classes,
+            min_class_probability=self.config.min_class_probability,
+        )
+        self.embedder = embedder
 
     def analyse(self, image: Image.Image, *, region: Box | None = None) -> list[LookItem]:
         """Items best first; an empty list when no fashion item is found."""

@@ -59,6 +59,11 @@ class DetectorConfig:
     relative_threshold: float = 0.5  # of each class map's max
     absolute_threshold: float = 0.0
     presence_threshold: float = 0.5
+    # Localise at least this many of the most probable classes (each at least
+    # `min_class_probability`) even below the presence threshold: a shopper's photo
+    # always shows something to wear, and zero-shot probabilities are small.
+    min_classes: int = 0
+    min_class_probability: float = 0.0
     box_rule: str = "mass"  # "mass": regions ranked by activation mass; "largest": one box
     max_boxes_per_class: int = 3
     iou_threshold: float = 0.5
@@ -193,7 +198,17 @@ class FashionDetector:
         if classes is not None:
             return [self.class_names.index(name) for name in classes]
         present = probabilities >= self.config.presence_threshold  # (K,)
-        return [int(index) for index in torch.nonzero(present).flatten()]
+        selected = [int(index) for index in torch.nonzero(present).flatten()]
+        if len(selected) < self.config.min_classes:
+            ranked = torch.argsort(probabilities, descending=True)[: self.config.min_classes]
+            extra = [
+                int(index)
+                for index in ranked
+                if probabilities[index] >= self.config.min_class_probability
+                and int(index) not in selected
+            ]
+            selected += extra[: self.config.min_classes - len(selected)]
+        return selected
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         """The whole-photo input: short side resized to `config.short_side`, normalised."""

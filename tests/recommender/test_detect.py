@@ -133,3 +133,16 @@ def test_detection_is_a_plain_dataclass() -> None:
     detection = Detection("bag", 0.5, (1, 2, 3, 4))
 
     assert detection.heatmap is None and detection.box == (1, 2, 3, 4)
+
+
+def test_min_classes_localises_the_most_probable_classes_below_the_presence_threshold(
+    zero_shot: FashionDetector, data_dir: Path
+) -> None:
+    image = load_image(data_dir / "street" / "photos" / "0001.jpg")
+    strict = zero_shot.with_config(short_side=224, window_sizes=(), presence_threshold=0.99)
+
+    assert strict.detect(image) == []
+    found = strict.with_config(min_classes=2, min_class_probability=0.001).detect(image)
+
+    assert 1 <= len({detection.class_name for detection in found}) <= 2
+    assert strict.with_config(min_classes=2, min_class_probability=0.999).detect(image) == []
