@@ -33,26 +33,37 @@ def database_url_for(database: dict) -> str:
     return f"postgresql://{user}:{password}@{host}:{port}/{name}"
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
-    """A real ``celery worker`` process consuming from the test Redis and writing to the
-    test database; stopped (SIGTERM, then SIGKILL) at the end of the session."""
+def worker_environment() -> dict[str, str]:
+    """Environment of a worker process started by a test: the test database and media."""
     from django.conf import settings
     from django.db import connection
 
-    from shopalook import processes
-    from worker.celery import app
-
-    app.control.purge()  # tasks left in the test broker by an earlier, interrupted run
-    environment = {
+    return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "shopalook.settings.test",
         "DATABASE_URL": database_url_for(connection.settings_dict),
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        # Tests serve photos from local HTTP servers; every other private address stays
+        # refused, and slow servers give up sooner.
+        "LOOK_FETCH_ALLOWED_NETWORKS": "127.0.0.1/32",
+        "LOOK_FETCH_TOTAL_TIMEOUT_SECONDS": "3",
     }
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real ``celery worker`` process consuming from the test Redis and writing to the
+    test database; stopped (SIGTERM, then SIGKILL) at the end of the session."""
+    from shopalook import processes
+    from worker.celery import app
+
+    app.control.purge()  # tasks left in the test broker by an earlier, interrupted run
+    environment = worker_environment()
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
     process = processes.spawn(
-        processes.worker_command(name="test@%h", loglevel="INFO"),
+        processes.worker_command(
+            queues="default,embeddings,looks", name="test@%h", loglevel="INFO"
+        ),
         env=environment,
         log_path=log_path,
     )

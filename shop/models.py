@@ -1,6 +1,8 @@
-"""Catalog rows: products, their tags and images, and image embeddings per model version."""
+"""Catalog rows (products, tags, images, embeddings per model version) and shoppers' looks."""
 
 from __future__ import annotations
+
+import uuid
 
 from django.db import models
 from django.db.models import Q
@@ -171,3 +173,112 @@ class ProductEmbedding(models.Model):
 
     def __str__(self) -> str:
         return f"embedding of image {self.image_id} by {self.model_version_id}"
+
+
+class ApiKey(models.Model):
+    """A client of the shopper API (the browser extension, a partner site, the look page).
+
+    Only a hash of the key is stored; the key itself is shown once, when it is created.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    key_sha256 = models.CharField(max_length=64, unique=True, editable=False)
+    is_active = models.BooleanField(default=True)
+    rate = models.CharField(
+        max_length=20,
+        blank=True,
+        help_text="looks this client may start, e.g. 60/min or 1000/day; empty: the default",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class Look(models.Model):
+    """A shopper's photo on its way through detection and search, and then its result.
+
+    The photo's bytes are kept only until the look is processed; the row itself is purged
+    after ``LOOK_RETENTION_HOURS``.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    api_key = models.ForeignKey(
+        ApiKey, on_delete=models.SET_NULL, null=True, blank=True, related_name="looks"
+    )
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    image_url = models.URLField(max_length=2000, blank=True)
+    page_url = models.URLField(max_length=2000, blank=True)
+    image_data = models.BinaryField(null=True, blank=True, editable=False)
+    image_sha256 = models.CharField(max_length=64, blank=True)
+    image_width = models.PositiveIntegerField(null=True, blank=True)
+    image_height = models.PositiveIntegerField(null=True, blank=True)
+    region = models.JSONField(null=True, blank=True, help_text="x, y, width, height in pixels")
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    error_code = models.CharField(max_length=32, blank=True)
+    error_detail = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    worker = models.CharField(
+        max_length=200, blank=True, help_text="the worker that took the latest attempt"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["status", "started_at"]),
+            models.Index(fields=["created_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(image_url="") | Q(image_data__isnull=False) | ~Q(status="queued"),
+                name="queued_look_has_an_image",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"look {self.pk}"
+
+
+class LookItem(models.Model):
+    """One item found in a look: where, what, its vector, and the products that match it."""
+
+    look = models.ForeignKey(Look, on_delete=models.CASCADE, related_name="items")
+    index = models.PositiveSmallIntegerField()
+    class_name = models.CharField(max_length=40, blank=True)
+    score = models.FloatField()
+    x = models.PositiveIntegerField()
+    y = models.PositiveIntegerField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    source = models.CharField(max_length=10)
+    tags = models.JSONField(default=list, help_text="predicted tags: kind, value, probability")
+    vector = VectorField()
+    tags_used = models.JSONField(default=list)
+    tags_relaxed = models.JSONField(default=list)
+    matches = models.JSONField(default=list, help_text="product_id and distance, nearest first")
+
+    class Meta:
+        ordering = ["look", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["look", "index"], name="look_item_unique_index")
+        ]
+
+    def __str__(self) -> str:
+        return f"item {self.index} of {self.look_id}"

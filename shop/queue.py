@@ -22,3 +22,14 @@ def enqueue_embedding_batches(
                 EMBED_PRODUCT_IMAGES, args=[batch], kwargs={"model_version_id": model_version_id}
             )
         )
+
+
+PROCESS_LOOK = "looks.process_look"
+
+
+def enqueue_look(look_id: str) -> None:
+    """Queue a look once the surrounding transaction commits; the task id is the look id."""
+    look_id = str(look_id)
+    transaction.on_commit(
+        lambda: current_app.send_task(PROCESS_LOOK, args=[look_id], task_id=look_id)
+    )

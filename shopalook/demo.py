@@ -85,11 +85,20 @@ def serve(arguments: argparse.Namespace) -> int:
     call_command("migrate", interactive=False, verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
     username, password = ensure_demo_admin(settings.VAR_DIR)
+    extension_key = ensure_demo_api_key(settings.VAR_DIR)
     logs = settings.VAR_DIR / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    # Two workers, so a catalog re-embed never delays a shopper's look.
     children = {
-        "worker": processes.spawn(
-            processes.worker_command(name="demo@%h"), log_path=logs / "worker.log"
+        "looks worker": processes.spawn(
+            processes.worker_command(
+                queues="looks", name="looks@%h", beat_schedule=settings.VAR_DIR / "beat-schedule"
+            ),
+            log_path=logs / "looks-worker.log",
+        ),
+        "catalog worker": processes.spawn(
+            processes.worker_command(queues="default,embeddings", name="catalog@%h"),
+            log_path=logs / "catalog-worker.log",
         ),
         "web": processes.spawn(
             processes.web_command(host=arguments.host, port=arguments.port),
@@ -104,7 +113,9 @@ def serve(arguments: argparse.Namespace) -> int:
         base = f"http://{arguments.host}:{arguments.port}"
         print(
             f"\nShopALook is running (logs in {logs}):\n"
+            f"  shop look  {base}/look/\n"
             f"  admin      {base}/admin/   user {username!r}, password {password!r}\n"
+            f"  extension  API base URL {base}, API key {extension_key}\n"
             f"  API docs   {base}/api/docs/\n"
             f"  products   {base}/api/v1/products\n"
             f"  health     {base}/healthz\n"
@@ -141,6 +152,21 @@ def ensure_demo_admin(var_dir: Path) -> tuple[str, str]:
         user.set_password(password)
         user.save()
     return "admin", password
+
+
+def ensure_demo_api_key(var_dir: Path) -> str:
+    """An API key for the browser extension, kept (owner-readable only) under var/."""
+    from shop.models import ApiKey
+    from shop.services.api_keys import api_key_authenticate, api_key_create
+
+    key_file = var_dir / "demo-extension-api-key"
+    if key_file.exists() and api_key_authenticate(key=key_file.read_text()) is not None:
+        return key_file.read_text().strip()
+    ApiKey.objects.filter(name="Demo extension").delete()
+    key = api_key_create(name="Demo extension").key
+    key_file.write_text(key)
+    key_file.chmod(0o600)
+    return key
 
 
 def load_catalog(arguments: argparse.Namespace, settings) -> None:

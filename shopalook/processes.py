@@ -19,7 +19,11 @@ def worker_command(
     concurrency: int = 1,
     name: str = "worker@%h",
     loglevel: str = "INFO",
+    beat_schedule: os.PathLike | None = None,
 ) -> list[str]:
+    """A Celery worker; with ``beat_schedule`` it also runs the periodic tasks (one per
+    deployment: the looks worker of the demo)."""
+    beat = ["--beat", "--schedule", str(beat_schedule)] if beat_schedule else []
     return [
         sys.executable,
         "-m",
@@ -37,10 +41,12 @@ def worker_command(
         loglevel,
         "--without-mingle",
         "--without-gossip",
+        *beat,
     ]
 
 
-def web_command(*, host: str, port: int, workers: int = 2) -> list[str]:
+def web_command(*, host: str, port: int, workers: int = 2, threads: int = 8) -> list[str]:
+    # Threads: a request waiting for a look (?wait=) must not hold a whole process.
     return [
         sys.executable,
         "-m",
@@ -50,6 +56,10 @@ def web_command(*, host: str, port: int, workers: int = 2) -> list[str]:
         f"{host}:{port}",
         "--workers",
         str(workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(threads),
         "--timeout",
         "60",
         "--access-logfile",

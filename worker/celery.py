@@ -6,6 +6,6 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shopalook.settings.dev")
 
-app = Celery("shopalook")
+# Task modules by domain: catalog embedding (worker.tasks) and shoppers' looks.
+app = Celery("shopalook", include=["worker.tasks", "worker.looks"])
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["worker"], related_name="tasks")

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "corsheaders",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -59,6 +60,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -156,12 +158,65 @@ def celery_settings(redis_url: str) -> dict:
         "CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP": True,
         # Fail fast with a message instead of retrying forever when the broker is down.
         "CELERY_BROKER_CONNECTION_TIMEOUT": 3,
-        "CELERY_BROKER_TRANSPORT_OPTIONS": {"max_retries": 2, "socket_connect_timeout": 3},
         "CELERY_REDIS_SOCKET_CONNECT_TIMEOUT": 3,
         "CELERY_TASK_DEFAULT_QUEUE": "default",
-        "CELERY_TASK_ROUTES": {"catalog.*": {"queue": "embeddings"}},
+        # Shoppers' looks (latency) and catalog embedding (throughput) never share a queue,
+        # so a bulk re-embed cannot delay a shopper.
+        "CELERY_TASK_ROUTES": {
+            "catalog.*": {"queue": "embeddings"},
+            "looks.*": {"queue": "looks"},
+        },
+        "CELERY_BEAT_SCHEDULE": {
+            "requeue-stalled-looks": {"task": "looks.requeue_stalled", "schedule": 60.0},
+            "purge-expired-looks": {"task": "looks.purge_expired", "schedule": 15 * 60.0},
+        },
+        # Longer than any task's time limit: a message is redelivered only when its worker
+        # died (stalled looks are re-queued sooner by the beat task above).
+        "CELERY_BROKER_TRANSPORT_OPTIONS": {
+            "max_retries": 2,
+            "socket_connect_timeout": 3,
+            "visibility_timeout": 900,
+        },
     }
 
+
+def cache_settings(redis_url: str) -> dict:
+    """One cache shared by every web process: API throttling counts live here."""
+    return {
+        "CACHES": {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": redis_url,
+                "KEY_PREFIX": "shopalook",
+            }
+        }
+    }
+
+
+# Shoppers' looks ---------------------------------------------------------------------
+# How long a look's result is kept; the photo's bytes are dropped as soon as it is processed.
+LOOK_RETENTION_HOURS = float(env("LOOK_RETENTION_HOURS", "24"))
+LOOK_MAX_IMAGE_BYTES = int(env("LOOK_MAX_IMAGE_BYTES", str(10 * 1024 * 1024)))
+LOOK_MAX_WAIT_SECONDS = 10.0
+LOOK_PRODUCTS_PER_ITEM = int(env("LOOK_PRODUCTS_PER_ITEM", "12"))
+# Predicted tags that restrict the search, when at least this probable.
+LOOK_SEARCH_TAG_KINDS = env_list("LOOK_SEARCH_TAG_KINDS", "article_type")
+LOOK_SEARCH_TAG_MIN_PROBABILITY = float(env("LOOK_SEARCH_TAG_MIN_PROBABILITY", "0.2"))
+LOOK_TASK_TIME_LIMIT_SECONDS = 60
+LOOK_MAX_ATTEMPTS = 3
+# Looks an API key may start (its own rate overrides), and reads (polling) per key.
+LOOK_DEFAULT_RATE = env("LOOK_DEFAULT_RATE", "60/min")
+LOOK_READ_RATE = env("LOOK_READ_RATE", "1200/min")
+LOOK_PAGE_RATE = env("LOOK_PAGE_RATE", "600/min")
+# Fetching image URLs: networks exempt from the ban on private addresses (an intranet shop).
+LOOK_FETCH_ALLOWED_NETWORKS = env_list("LOOK_FETCH_ALLOWED_NETWORKS")
+LOOK_FETCH_TOTAL_TIMEOUT_SECONDS = float(env("LOOK_FETCH_TOTAL_TIMEOUT_SECONDS", "15"))
+LOOK_FETCH_MAX_REDIRECTS = int(env("LOOK_FETCH_MAX_REDIRECTS", "3"))
+
+# The browser extension's origin(s), e.g. chrome-extension://<id>: the only cross-origin
+# callers of the API.
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
+CORS_URLS_REGEX = r"^/(api/v1/.*|healthz)$"
 
 # Device for model inference in workers: "cuda" when one is present, else "cpu".
 INFERENCE_DEVICE = env("INFERENCE_DEVICE", "auto")
