@@ -27,3 +27,12 @@ def test_worker_reserves_a_gpu_and_secrets_are_required():
     environment = services["web"]["environment"]
     assert environment["SECRET_KEY"].startswith("${SECRET_KEY:?")
     assert environment["DJANGO_SETTINGS_MODULE"] == "shopalook.settings.production"
+
+
+def test_looks_have_their_own_worker_and_periodic_tasks_run():
+    services = load()["services"]
+    looks_command = services["looks-worker"]["command"]
+    assert looks_command[looks_command.index("-Q") + 1] == "looks"
+    catalog_command = services["worker"]["command"]
+    assert "looks" not in catalog_command[catalog_command.index("-Q") + 1].split(",")
+    assert "beat" in services["beat"]["command"]
