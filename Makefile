@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint constraints clean-var
+.PHONY: demo test lint constraints clean-var browser extension
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python 3.11 is required)"; exit 1; }
@@ -18,11 +18,24 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 demo: $(STAMP)
 	$(BIN)/python -m shopalook demo $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	@if command -v node >/dev/null; then node --test extension/tests/; \
+	else echo "warning: node not found: the extension's unit tests did not run"; fi
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The extension's browser tests drive Debian's chromium (never a downloaded browser);
+# without it they skip, saying why.
+browser:
+	@test -x /usr/bin/chromium || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "warning: /usr/bin/chromium missing: the extension's browser tests will skip"
+
+# Zips of the browser extension for the Chrome Web Store and addons.mozilla.org.
+extension: $(STAMP)
+	$(BIN)/python extension/build.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check --fix .
