@@ -49,6 +49,7 @@ def zero_shot_detector(
     backbone: Backbone | None = None,
     config: DetectorConfig | None = None,
     mapping: Mapping[int, str] = IMAGENET_TO_FASHION,
+    device: str = "cpu",
 ) -> FashionDetector:
     """A detector reading fashion classes off the ImageNet classifier (no training).
 
@@ -58,7 +59,7 @@ def zero_shot_detector(
     config = config or ZERO_SHOT_CONFIG
     backbone = backbone or build_backbone("efficientnet_lite0")
     head = zero_shot_head(backbone.classifier, FASHION_CLASSES, imagenet_groups(mapping))
-    return FashionDetector(backbone, head, config)
+    return FashionDetector(backbone, head, config, device=device)
 
 
 def trained_head(checkpoint: DetectorCheckpoint, in_features: int) -> CamHead:
@@ -74,6 +75,7 @@ def detector_from_checkpoint(
     backbone: Backbone | None = None,
     config: DetectorConfig | None = None,
     expected_sha256: str | None = None,
+    device: str = "cpu",
 ) -> FashionDetector:
     """A trained detector; its tuned config is used unless `config` overrides it.
 
@@ -92,4 +94,4 @@ def detector_from_checkpoint(
     head = trained_head(checkpoint, backbone.feature_dim)
     tuned = DetectorConfig.from_dict(checkpoint.config.get("detector", {}))
     logger.info("loaded detector %s (code %s)", path, checkpoint.code_version)
-    return FashionDetector(backbone, head, config or tuned)
+    return FashionDetector(backbone, head, config or tuned, device=device)

@@ -18,12 +18,13 @@ def get_detector():
     """The newest trained detector in MODEL_DIR, else the zero-shot one; loaded once per process."""
     from recommender.checkpoints import newest_checkpoint
     from recommender.detect import detector_from_checkpoint, zero_shot_detector
+    from shop.services.embeddings import inference_device
 
     checkpoint = newest_checkpoint(settings.MODEL_DIR, "detector.pt")
     if checkpoint is None:
-        return zero_shot_detector()
+        return zero_shot_detector(device=inference_device())
     logger.info("detector from %s", checkpoint)
-    return detector_from_checkpoint(checkpoint)
+    return detector_from_checkpoint(checkpoint, device=inference_device())
 
 
 def image_heatmap_png(*, image_id: int) -> bytes:

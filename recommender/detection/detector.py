@@ -31,6 +31,7 @@ from recommender.detection.boxes import (
     scale_box,
     sliding_windows,
 )
+from recommender.devices import resolve_device
 from recommender.models.backbones import Backbone
 from recommender.models.cam import CamHead
 from recommender.models.fuse import fuse_batchnorm
@@ -96,6 +97,7 @@ class FashionDetector:
         config: DetectorConfig | None = None,
         *,
         fold_batchnorm: bool = True,
+        device: str | torch.device = "cpu",
     ) -> None:
         if backbone.weights is None:
             raise ValueError("the detector needs a backbone with registry weights (mean/std)")
@@ -103,10 +105,11 @@ class FashionDetector:
         # BN folded into the convs: the same maps, less time (BN was 186 of 759 ms/photo).
         # `self.backbone` stays unfused so it can be shared with (or trained by) others;
         # `fold_batchnorm=False` keeps the plain network (the latency benchmark's baseline).
+        self.device = resolve_device(device)
         self._inference_backbone = (
             fuse_batchnorm(self.backbone) if fold_batchnorm else self.backbone
-        )
-        self.head = head.eval()
+        ).to(self.device)
+        self.head = head.eval().to(self.device)
         self.config = config or DetectorConfig()
         self.class_names = head.class_names
         self._mean = list(backbone.weights.mean)
@@ -169,7 +172,7 @@ class FashionDetector:
         """Class -> (presence probability, coverage-normalised map at the working size)."""
         if image.mode != "RGB":
             raise ValueError(f"expected an RGB image, got mode {image.mode!r}; use load_image()")
-        full = self._full_tensor(image)  # (1, 3, H, W)
+        full = self._full_tensor(image).to(self.device)  # (1, 3, H, W)
         features = self._inference_backbone.forward_features(full)  # (1, C, h, w)
         pooled = self._inference_backbone.pool(features)  # (1, C)
         probabilities = self.head.probabilities(pooled)[0]  # (K,)
@@ -179,14 +182,14 @@ class FashionDetector:
         height, width = full.shape[2], full.shape[3]
         cams = self.head.cams(features)[0, selected]  # (k, h, w)
         total = F.interpolate(cams[None].clamp_min(0), size=(height, width), mode="bilinear")[0]
-        coverage = torch.ones((height, width))  # (H, W)
+        coverage = torch.ones((height, width), device=self.device)  # (H, W)
         windows = sliding_windows(
             image.width, image.height, self.config.window_sizes, self.config.window_overlap
         )
         if windows:
             window_total, window_coverage = self._window_maps(image, windows, selected, full.shape)
             total, coverage = total + window_total, coverage + window_coverage
-        averaged = (total / coverage).numpy()  # (k, H, W)
+        averaged = (total / coverage).cpu().numpy()  # (k, H, W)
         return {
             self.class_names[index]: (float(probabilities[index]), averaged[position])
             for position, index in enumerate(selected)
@@ -229,7 +232,7 @@ class FashionDetector:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         side = self.config.window_input_size
         crops = torch.stack([self._to_tensor(image.crop(box), [side, side]) for box in windows])
-        crops = crops.contiguous(memory_format=torch.channels_last)  # (W, 3, S, S)
+        crops = crops.to(self.device, memory_format=torch.channels_last)  # (W, 3, S, S)
         features = self._inference_backbone.forward_features(crops)  # (W, C, s, s)
         window_cams = self.head.cams(features)[:, selected]  # (W, k, s, s)
         height, width = full_shape[2], full_shape[3]

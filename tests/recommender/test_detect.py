@@ -146,3 +146,11 @@ def test_min_classes_localises_the_most_probable_classes_below_the_presence_thre
 
     assert 1 <= len({detection.class_name for detection in found}) <= 2
     assert strict.with_config(min_classes=2, min_class_probability=0.999).detect(image) == []
+
+
+def test_detector_asked_for_cuda_without_one_runs_on_the_cpu(pretrained_backbone: Backbone) -> None:
+    detector = zero_shot_detector(backbone=pretrained_backbone, device="cuda")
+
+    assert detector.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    image = Image.new("RGB", (96, 64), (120, 80, 40))
+    assert isinstance(detector.with_config(short_side=64).detect(image), list)
