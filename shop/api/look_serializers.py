@@ -38,7 +38,7 @@ class BoxSerializer(RegionSerializer):
     pass
 
 
-class TagSerializer(serializers.Serializer):
+class PredictedTagSerializer(serializers.Serializer):
     kind = serializers.CharField()
     value = serializers.CharField()
     probability = serializers.FloatField()
@@ -62,7 +62,7 @@ class LookItemSerializer(serializers.Serializer):
     score = serializers.FloatField()
     box = BoxSerializer()
     source = serializers.ChoiceField(choices=["detected", "region"])
-    tags = TagSerializer(many=True)
+    tags = PredictedTagSerializer(many=True)
     tags_used = serializers.ListField(child=serializers.CharField())
     tags_relaxed = serializers.ListField(child=serializers.CharField())
     products = ProductCardSerializer(many=True)

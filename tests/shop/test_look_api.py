@@ -301,3 +301,11 @@ def test_looks_are_in_the_openapi_schema():
 
     assert {"/api/v1/looks", "/api/v1/looks/{look_id}"} <= set(schema["paths"])
     assert "/api/v1/looks/{look_id}/items/{index}/products" in schema["paths"]
+
+
+def test_openapi_schema_generates_without_warnings(tmp_path):
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "s.yaml"))
+
+    assert "ApiKey" in (tmp_path / "s.yaml").read_text()
