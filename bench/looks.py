@@ -8,6 +8,8 @@
 - load: ``--load-clients`` clients post looks in a loop for ``--load-seconds``; looks/s,
   latency median/p95, HTTP errors, failed looks, and looks that never finished ("lost").
 
+Each part also lists its samples (``samples_ms``, in the order measured).
+
 The API key defaults to the demo's (``var/demo-extension-api-key``). The stack's catalog,
 models and workers are whatever it runs: the JSON records the model version and the
 item count per look so that runs can be compared. Timings are wall-clock on a shared
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import statistics
 import sys
@@ -84,21 +87,28 @@ class Client:
         while look["status"] not in FINISHED:
             if time.perf_counter() - started > self.timeout:
                 raise TimeoutError(f"look {look['id']} not finished after {self.timeout:.0f} s")
-            time.sleep(0.05)
+            time.sleep(0.2)  # as a client would poll; the POST already waited up to 10 s
             _, look = self.request("GET", f"/api/v1/looks/{look['id']}")
         return time.perf_counter() - started, look
 
 
 def summary(seconds: list[float]) -> dict:
+    """Count, median, p95, max (ms) and every sample in order (for histograms)."""
     if not seconds:
-        return {"count": 0}
+        return {"count": 0, "samples_ms": []}
     milliseconds = sorted(1000 * value for value in seconds)
     return {
         "count": len(milliseconds),
         "median_ms": round(statistics.median(milliseconds), 1),
-        "p95_ms": round(milliseconds[max(0, int(0.95 * len(milliseconds)) - 1)], 1),
+        # nearest rank: the smallest sample with at least 95% of them at or below it
+        "p95_ms": round(milliseconds[math.ceil(0.95 * len(milliseconds)) - 1], 1),
         "max_ms": round(milliseconds[-1], 1),
+        "samples_ms": [round(1000 * value, 1) for value in seconds],
     }
+
+
+def without_samples(part: dict) -> dict:
+    return {key: value for key, value in part.items() if key != "samples_ms"}
 
 
 def measure_latency(client: Client, count: int, warmup: int) -> dict:
@@ -184,10 +194,10 @@ def main() -> None:
     }
     if arguments.latency:
         results["latency"] = measure_latency(client, arguments.latency, arguments.warmup)
-        print("latency:", json.dumps(results["latency"]), flush=True)
+        print("latency:", json.dumps(without_samples(results["latency"])), flush=True)
     if arguments.load_clients:
         results["load"] = measure_load(client, arguments.load_clients, arguments.load_seconds)
-        print("load:", json.dumps(results["load"]), flush=True)
+        print("load:", json.dumps(without_samples(results["load"])), flush=True)
     arguments.out.parent.mkdir(parents=True, exist_ok=True)
     arguments.out.write_text(json.dumps(results, indent=2))
     print(f"wrote {arguments.out}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 from django.conf import settings
 from django.urls import reverse
@@ -25,6 +24,7 @@ from shop.api.look_serializers import (
     products_data,
 )
 from shop.exceptions import ShopError
+from shop.look_events import wait_for_look
 from shop.models import Look, Tag
 from shop.selectors.looks import look_get, look_item_get
 from shop.selectors.tags import parse_tag_labels, tag_labels, tag_values
@@ -113,14 +113,9 @@ def _wait_seconds(value: str | None) -> float:
 
 
 def _wait_for(look_id, seconds: float) -> None:
-    """Poll until the look is finished or the time is up (a worker writes the result)."""
-    deadline = time.monotonic() + seconds
-    interval = 0.01
-    while time.monotonic() < deadline:
-        if Look.objects.filter(pk=look_id, status__in=FINISHED).exists():
-            return
-        time.sleep(min(interval, max(deadline - time.monotonic(), 0)))
-        interval = min(interval * 1.5, 0.1)
+    """Until the worker announces the look finished, or the time is up."""
+    if not Look.objects.filter(pk=look_id, status__in=FINISHED).exists():
+        wait_for_look(look_id, seconds)
 
 
 class LookDetailApi(ShopperApi):

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from shop.exceptions import ShopError
 from shop.fetching import FetchError, FetchPolicy, check_url, fetch_image, sniff_image_type
+from shop.look_events import look_finished
 from shop.models import ApiKey, Look, LookItem, ModelVersion
 from shop.queue import enqueue_look
 from shop.selectors.catalog import active_model_version
@@ -185,6 +186,7 @@ def _claim(look_id: str, worker: str) -> tuple[Look, int] | None:
             look.image_data = None
             look.finished_at = timezone.now()
             look.save()
+            transaction.on_commit(lambda: look_finished(look.pk))
             return None
         look.status = Look.Status.RUNNING
         look.attempts += 1
@@ -272,6 +274,7 @@ def _finish(look_pk, attempt: int, *, error=None, picture=None, version=None, fo
             look.model_version = version
             _store_items(look, *found)
         look.save()
+        transaction.on_commit(lambda: look_finished(look_pk))
     return look.status
 
 

@@ -181,8 +181,10 @@ def celery_settings(redis_url: str) -> dict:
 
 
 def cache_settings(redis_url: str) -> dict:
-    """One cache shared by every web process: API throttling counts live here."""
+    """One cache shared by every web process: API throttling counts live here. The same
+    Redis tells a request waiting for a look (``?wait=``) that the look is finished."""
     return {
+        "LOOK_EVENTS_REDIS_URL": redis_url,
         "CACHES": {
             "default": {
                 "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -206,7 +208,7 @@ LOOK_TASK_TIME_LIMIT_SECONDS = 60
 LOOK_MAX_ATTEMPTS = 3
 # Looks an API key may start (its own rate overrides), and reads (polling) per key.
 LOOK_DEFAULT_RATE = env("LOOK_DEFAULT_RATE", "60/min")
-LOOK_READ_RATE = env("LOOK_READ_RATE", "1200/min")
+LOOK_READ_RATE = env("LOOK_READ_RATE", "6000/min")
 LOOK_PAGE_RATE = env("LOOK_PAGE_RATE", "600/min")
 # Fetching image URLs: networks exempt from the ban on private addresses (an intranet shop).
 LOOK_FETCH_ALLOWED_NETWORKS = env_list("LOOK_FETCH_ALLOWED_NETWORKS")
