@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,10 +140,15 @@ class ImageEmbedder:
         ]
         return np.concatenate(batches)
 
-    def embed_with_tags(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, list[Tagset]]:
+    def embed_with_tags(
+        self,
+        images: Sequence[Image.Image],
+        allowed: Sequence[Mapping[str, Collection[str]] | None] | None = None,
+    ) -> tuple[np.ndarray, list[Tagset]]:
         """Vectors (N, D) and, from the same forward pass, each image's predicted tagset.
 
-        Tagsets are empty for a model without a tag vocabulary (ImageNet features).
+        Tagsets are empty for a model without a tag vocabulary (ImageNet features);
+        ``allowed`` limits the values per image and group (`TagVocabulary.decode`).
         """
         if self.vocabulary is None:
             return self.embed(images), [{} for _ in images]
@@ -156,7 +161,9 @@ class ImageEmbedder:
             probabilities.append(batch_probabilities)
         if not probabilities:
             return vectors[0], []
-        return np.concatenate(vectors), self.vocabulary.decode(np.concatenate(probabilities))
+        return np.concatenate(vectors), self.vocabulary.decode(
+            np.concatenate(probabilities), allowed
+        )
 
     @torch.inference_mode()
     def _embed_batch(self, images: Sequence[Image.Image], *, with_tags: bool = False):

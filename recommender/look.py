@@ -8,7 +8,7 @@ drew a region, that region is the item: the detector only names its class.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -68,8 +68,19 @@ class LookAnalyzer:
         )
         self.embedder = embedder
 
-    def analyse(self, image: Image.Image, *, region: Box | None = None) -> list[LookItem]:
-        """Items best first; an empty list when no fashion item is found."""
+    def analyse(
+        self,
+        image: Image.Image,
+        *,
+        region: Box | None = None,
+        tags_by_class: Mapping[str, Mapping[str, Collection[str]]] | None = None,
+    ) -> list[LookItem]:
+        """Items best first; an empty list when no fashion item is found.
+
+        ``tags_by_class`` (fashion class -> tag group -> values, e.g. footwear -> the
+        article types of shoes) keeps each item's predicted tags within its detected
+        class, so a box the detector calls shoes is not searched among shirts.
+        """
         if region is not None:
             region = clip_region(region, image.width, image.height)
             boxes = [self._region_item(image, region)]
@@ -78,7 +89,8 @@ class LookAnalyzer:
         if not boxes:
             return []
         crops = [crop_box(image, box, margin=self.config.crop_margin) for _, _, box, _ in boxes]
-        vectors, tagsets = self.embedder.embed_with_tags(crops)  # (N, D), N tagsets
+        allowed = [(tags_by_class or {}).get(class_name or "") for class_name, *_ in boxes]
+        vectors, tagsets = self.embedder.embed_with_tags(crops, allowed)  # (N, D), N tagsets
         return [
             LookItem(class_name, score, box, source, vector, tags)
             for (class_name, score, box, source), vector, tags in zip(

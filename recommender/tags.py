@@ -15,7 +15,7 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,16 +119,34 @@ class TagVocabulary:
         targets, masks = zip(*pairs, strict=True)
         return np.stack(targets), np.stack(masks)
 
-    def decode(self, probabilities: np.ndarray) -> list[Tagset]:
-        """Per-tag probabilities (N, T) -> per item, each group's top value and probability."""
+    def decode(
+        self,
+        probabilities: np.ndarray,
+        allowed: Sequence[Mapping[str, Collection[str]] | None] | None = None,
+    ) -> list[Tagset]:
+        """Per-tag probabilities (N, T) -> per item, each group's top value and probability.
+
+        ``allowed[i]`` (group -> values) limits item i's choice in those groups, e.g. to the
+        article types of the class the detector saw; a group none of whose allowed values
+        is in the vocabulary is left free.
+        """
         probabilities = np.asarray(probabilities)
         if probabilities.ndim != 2 or probabilities.shape[1] != self.size:
             raise ValueError(f"expected (N, {self.size}) probabilities, got {probabilities.shape}")
+        allowed = allowed if allowed is not None else [None] * len(probabilities)
+        if len(allowed) != len(probabilities):
+            raise ValueError(f"{len(allowed)} constraints for {len(probabilities)} items")
         tagsets: list[Tagset] = [{} for _ in range(len(probabilities))]
         for group, columns in zip(self.groups, self.slices().values(), strict=True):
             block = probabilities[:, columns]  # (N, values in group)
-            best = block.argmax(axis=1)  # (N,)
-            for item, index in enumerate(best):
+            for item, constraint in enumerate(allowed):
+                scores = block[item]  # (values in group,)
+                values = constraint.get(group.name) if constraint else None
+                if values:
+                    mask = np.array([value in values for value in group.values])
+                    if mask.any():
+                        scores = np.where(mask, scores, -1.0)
+                index = int(scores.argmax())
                 tagsets[item][group.name] = (group.values[index], float(block[item, index]))
         return tagsets
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 
 from django.db.models import Q
 
-from shop.models import Tag
+from shop.models import Product, Tag
 
 
 def tags_by_label(labels: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
@@ -54,3 +55,31 @@ def parse_tag_labels(text: str) -> list[tuple[str, str]]:
             )
         labels.append((kind.strip(), name.strip()))
     return labels
+
+
+def fashion_class_tags() -> dict[str, dict[str, set[str]]]:
+    """Fashion class -> tag kind -> the names active products of that class carry.
+
+    E.g. footwear -> article_type -> {"Casual Shoes", "Sandals", ...}: what a box the
+    detector calls footwear may be tagged with.
+    """
+    from recommender.fashion_classes import catalog_to_fashion
+
+    kinds = [Tag.Kind.CATEGORY, Tag.Kind.SUB_CATEGORY, Tag.Kind.ARTICLE_TYPE]
+    links = Product.tags.through.objects.filter(
+        product__is_active=True, tag__kind__in=kinds
+    ).values_list("product_id", "tag__kind", "tag__name")
+    per_product: dict[int, dict[str, str]] = defaultdict(dict)
+    for product_id, kind, name in links:
+        per_product[product_id][kind] = name
+    by_class: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for tags in per_product.values():
+        fashion_class = catalog_to_fashion(
+            tags.get(Tag.Kind.CATEGORY, ""),
+            tags.get(Tag.Kind.SUB_CATEGORY, ""),
+            tags.get(Tag.Kind.ARTICLE_TYPE, ""),
+        )
+        if fashion_class is not None:
+            for kind, name in tags.items():
+                by_class[fashion_class][kind].add(name)
+    return {name: dict(kinds) for name, kinds in by_class.items()}

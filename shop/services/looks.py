@@ -11,6 +11,7 @@ import functools
 import hashlib
 import ipaddress
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -25,7 +26,7 @@ from shop.models import ApiKey, Look, LookItem, ModelVersion
 from shop.queue import enqueue_look
 from shop.selectors.catalog import active_model_version
 from shop.selectors.search import SearchResult, TagRequirement, similar_products
-from shop.selectors.tags import tag_labels, tags_by_label
+from shop.selectors.tags import fashion_class_tags, tag_labels, tags_by_label
 
 logger = logging.getLogger(__name__)
 
@@ -157,14 +158,41 @@ def look_process(*, look_id: str, worker: str = "") -> str | None:
         picture = _load_picture(look)
         version = _search_version()
         region = None if look.region is None else Region(**look.region).box()
+        analyzer = get_look_analyzer(version.source)
         try:
-            items = get_look_analyzer(version.source).analyse(picture, region=region)
+            items = analyzer.analyse(
+                picture, region=region, tags_by_class=_tags_by_class(analyzer.embedder.vocabulary)
+            )
         except ValueError as error:  # a region outside the photo
             raise LookFailure("invalid_region", str(error)) from None
         searches = [_search_item(item, version) for item in items]
     except LookFailure as failure:
         return _finish(look.pk, attempt, error=(failure.code, failure.detail))
     return _finish(look.pk, attempt, picture=picture, version=version, found=(items, searches))
+
+
+# The catalog's classes change rarely; re-read them at most this often per worker process.
+CLASS_TAGS_TTL_SECONDS = 600
+_class_tags_cache: dict = {"read_at": float("-inf"), "value": {}}
+
+
+def _tags_by_class(vocabulary) -> dict[str, dict[str, set[str]]]:
+    """Fashion class -> vocabulary group -> values products of that class carry."""
+    if vocabulary is None:
+        return {}
+    if time.monotonic() - _class_tags_cache["read_at"] > CLASS_TAGS_TTL_SECONDS:
+        _class_tags_cache.update(read_at=time.monotonic(), value=fashion_class_tags())
+    kinds_to_groups = {
+        GROUP_COLUMN_KINDS[group.column]: group.name
+        for group in vocabulary.groups
+        if group.column in GROUP_COLUMN_KINDS
+    }
+    return {
+        fashion_class: {
+            kinds_to_groups[kind]: names for kind, names in kinds.items() if kind in kinds_to_groups
+        }
+        for fashion_class, kinds in _class_tags_cache["value"].items()
+    }
 
 
 def look_fail(*, look_id: str, code: str, detail: str) -> None:

@@ -62,3 +62,28 @@ def test_json_round_trip_keeps_layout_and_fingerprint() -> None:
 def test_decode_rejects_wrong_width() -> None:
     with pytest.raises(ValueError, match="probabilities"):
         _vocabulary().decode(np.zeros((1, 3)))
+
+
+def test_decode_keeps_each_item_within_its_allowed_values():
+    vocabulary = TagVocabulary.from_dict(
+        {
+            "groups": [
+                {"name": "articleType", "column": "articleType",
+                 "values": ["Tshirts", "Casual Shoes", "Jeans"], "counts": [5, 5, 5]},
+            ],
+            "min_count": 1,
+            "rare": "fold",
+        }
+    )  # fmt: skip
+    probabilities = np.array([[0.9, 0.3, 0.2], [0.9, 0.3, 0.2], [0.9, 0.3, 0.2]])
+
+    tagsets = vocabulary.decode(
+        probabilities,
+        [{"articleType": {"Casual Shoes", "Sandals"}}, None, {"articleType": {"Sandals"}}],
+    )
+
+    assert tagsets[0]["articleType"] == ("Casual Shoes", 0.3)  # the best allowed value
+    assert tagsets[1]["articleType"] == ("Tshirts", 0.9)  # no constraint
+    assert tagsets[2]["articleType"] == ("Tshirts", 0.9)  # none allowed is known: free
+    with pytest.raises(ValueError, match="constraints"):
+        vocabulary.decode(probabilities, [None])

@@ -63,10 +63,22 @@ def tiny_checkpoint() -> Path:
     return path
 
 
+CATEGORIES = {
+    "Casual Shoes": ("Footwear", "Shoes"),
+    "Tshirts": ("Apparel", "Topwear"),
+    "Jeans": ("Apparel", "Bottomwear"),
+}
+
+
 def import_catalog(folder: Path) -> None:
     rows = [
         product_row(
-            sku, write_image(folder, f"{sku}.jpg", rgb), articleType=article, baseColour=colour
+            sku,
+            write_image(folder, f"{sku}.jpg", rgb),
+            masterCategory=CATEGORIES[article][0],
+            subCategory=CATEGORIES[article][1],
+            articleType=article,
+            baseColour=colour,
         )
         for sku, article, colour, rgb in PRODUCTS
     ]

@@ -207,3 +207,31 @@ def test_expired_looks_are_purged(street_photo, django_capture_on_commit_callbac
     assert looks.looks_purge_expired() == 1
 
     assert list(Look.objects.values_list("pk", flat=True)) == [kept.pk]
+
+
+def test_catalog_classes_give_the_tags_each_detected_class_may_have(catalog):
+    from shop.selectors.tags import fashion_class_tags
+
+    classes = fashion_class_tags()
+
+    assert classes["footwear"]["article_type"] == {"Casual Shoes"}
+    assert classes["top"]["article_type"] == {"Tshirts"}
+    assert classes["bottom"]["category"] == {"Apparel"}
+
+
+def test_items_are_tagged_within_their_detected_class(
+    catalog, street_photo, django_capture_on_commit_callbacks
+):
+    from shop.selectors.tags import fashion_class_tags
+
+    looks._class_tags_cache["read_at"] = float("-inf")  # this test's catalog
+    look = create(django_capture_on_commit_callbacks, image_bytes=street_photo)
+
+    look_process(look_id=look.pk)
+
+    classes = fashion_class_tags()
+    items = Look.objects.get(pk=look.pk).items.all()
+    constrained = [item for item in items if item.class_name in classes]
+    for item in constrained:
+        article_type = next(tag["value"] for tag in item.tags if tag["kind"] == "article_type")
+        assert article_type in classes[item.class_name]["article_type"], item.class_name
