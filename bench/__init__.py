@@ -1,0 +1,1 @@
+"""Benchmarks of the whole system: ``python -m bench.run`` (see bench/run.py)."""
