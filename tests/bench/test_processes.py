@@ -19,7 +19,7 @@ def test_worker_memory_finds_celery_processes_by_worker_name():
     finally:
         fake_worker.kill()
         fake_worker.wait()
-    assert list(memory) == ["looks"]
+    # Other workers of this test session (e.g. the suite's own) may be listed beside it.
     (process,) = memory["looks"]["processes"]
     assert process["pid"] == fake_worker.pid and process["role"] == "main"
     assert memory["looks"]["peak_rss_bytes"] >= process["rss_bytes"] > 0

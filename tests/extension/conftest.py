@@ -105,26 +105,26 @@ class Browser:
 
 
 @pytest.fixture(scope="session")
-def browser(unpacked_extension, tmp_path_factory) -> Iterator[Browser]:
+def browser(unpacked_extension, tmp_path_factory, request) -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            viewport=PANEL_VIEWPORT,
-            args=[
-                *CHROMIUM_ARGS,
-                f"--disable-extensions-except={unpacked_extension}",
-                f"--load-extension={unpacked_extension}",
-            ],
-        )
-        worker = context.service_workers[0] if context.service_workers else None
-        worker = worker or context.wait_for_event("serviceworker", timeout=10_000)
-        yield Browser(context, worker.url.split("/")[2])
-        context.close()
+    # One Playwright driver per session (root conftest), shared with the other browser tests.
+    playwright = request.getfixturevalue("playwright_driver")
+    context = playwright.chromium.launch_persistent_context(
+        str(tmp_path_factory.mktemp("chromium-profile")),
+        executable_path=str(CHROMIUM),
+        headless=True,
+        viewport=PANEL_VIEWPORT,
+        args=[
+            *CHROMIUM_ARGS,
+            f"--disable-extensions-except={unpacked_extension}",
+            f"--load-extension={unpacked_extension}",
+        ],
+    )
+    worker = context.service_workers[0] if context.service_workers else None
+    worker = worker or context.wait_for_event("serviceworker", timeout=10_000)
+    yield Browser(context, worker.url.split("/")[2])
+    context.close()
 
 
 class ExtensionSession:

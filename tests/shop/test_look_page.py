@@ -19,16 +19,15 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture
-def page():
+def page(request):
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
-        )
-        yield browser.new_page(viewport={"width": 1100, "height": 900})
-        browser.close()
+    playwright = request.getfixturevalue("playwright_driver")
+    browser = playwright.chromium.launch(
+        executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
+    )
+    yield browser.new_page(viewport={"width": 1100, "height": 900})
+    browser.close()
 
 
 def test_uploaded_photo_shows_boxes_and_products_beside_it(
