@@ -265,17 +265,25 @@ def predicted_tags(item_tags: dict, vocabulary) -> list[dict]:
 def _search_item(item, version: ModelVersion) -> tuple[list[dict], SearchResult]:
     vocabulary = get_look_analyzer(version.source).embedder.vocabulary
     tags = predicted_tags(item.tags, vocabulary)
-    wanted = [
-        tag
+    # A tag the detected class vouches for (shoes -> sub-category Shoes) is as certain as
+    # the detection, even where the embedder alone doubted it.
+    vouched = _class_tags_cache["value"].get(item.class_name or "", {})
+    confidence = {
+        (tag["kind"], tag["value"]): max(
+            tag["probability"],
+            item.score if tag["value"] in vouched.get(tag["kind"], ()) else 0.0,
+        )
         for tag in tags
-        if tag["kind"] in settings.LOOK_SEARCH_TAG_KINDS
-        and tag["probability"] >= settings.LOOK_SEARCH_TAG_MIN_PROBABILITY
+    }
+    wanted = [
+        label
+        for label, certainty in confidence.items()
+        if label[0] in settings.LOOK_SEARCH_TAG_KINDS
+        and certainty >= settings.LOOK_SEARCH_TAG_MIN_PROBABILITY
     ]
-    known = tags_by_label([(tag["kind"], tag["value"]) for tag in wanted])
+    known = tags_by_label(wanted)
     requirements = [
-        TagRequirement(known[(tag["kind"], tag["value"])], tag["probability"])
-        for tag in wanted
-        if (tag["kind"], tag["value"]) in known
+        TagRequirement(known[label], confidence[label]) for label in wanted if label in known
     ]
     result = similar_products(
         vector=item.vector,

@@ -235,3 +235,31 @@ def test_items_are_tagged_within_their_detected_class(
     for item in constrained:
         article_type = next(tag["value"] for tag in item.tags if tag["kind"] == "article_type")
         assert article_type in classes[item.class_name]["article_type"], item.class_name
+
+
+def test_a_tag_the_detected_class_vouches_for_restricts_the_search(catalog, settings):
+    import numpy as np
+
+    from recommender.look import LookItem as FoundItem
+    from shop.models import Tag
+
+    settings.LOOK_SEARCH_TAG_KINDS = ["article_type"]
+    settings.LOOK_PRODUCTS_PER_ITEM = 2
+    looks._class_tags_cache.update(read_at=float("-inf"))
+    looks._tags_by_class(looks.get_look_analyzer(catalog.source).embedder.vocabulary)
+    vector = np.ones(16, dtype=np.float32) / 4
+    doubted = {"articleType": ("Casual Shoes", 0.01)}  # the embedder alone would not filter
+
+    _, shoes = looks._search_item(
+        FoundItem("footwear", 0.9, (0, 0, 9, 9), "detected", vector, doubted), catalog
+    )
+    _, unknown = looks._search_item(
+        FoundItem(None, 0.9, (0, 0, 9, 9), "detected", vector, doubted), catalog
+    )
+
+    casual_shoes = Tag.objects.get(kind="article_type", name="Casual Shoes").pk
+    assert shoes.tag_ids_used == (casual_shoes,)
+    assert {p.product_id for p in shoes.products} == set(
+        Product.objects.filter(tags=casual_shoes).values_list("pk", flat=True)
+    )
+    assert unknown.tag_ids_used == ()
