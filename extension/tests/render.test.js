@@ -11,6 +11,8 @@ import {
   secondsToWait,
   statusBlock,
   tagChip,
+  itemLabel,
+  CLASS_LABELS,
 } from '../src/panel/render.js';
 import { shimDocument as doc } from './dom-shim.js';
 
@@ -171,5 +173,23 @@ describe('tagChip', () => {
       ['Black', 'Blue', 'Red'],
     );
     assert.ok(select.children[0].hasAttribute('selected'));
+  });
+});
+
+describe('itemLabel', () => {
+  it('names every class the detector returns in plain words', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const source = await readFile(
+      new URL('../../recommender/fashion_classes.py', import.meta.url),
+      'utf8',
+    );
+    const tuple = source.match(/FASHION_CLASSES[^=]*=\s*\(([^)]*)\)/)[1];
+    const classes = [...tuple.matchAll(/"([a-z_]+)"/g)].map((match) => match[1]);
+    assert.ok(classes.length >= 10);
+    for (const name of classes) {
+      const label = itemLabel({ class_name: name, source: 'detected' });
+      assert.equal(label, CLASS_LABELS[name], name);
+      assert.match(label, /^[A-Z]/, name);
+    }
   });
 });

@@ -6,18 +6,18 @@
 
 import { boxToPercent } from '../lib/geometry.js';
 
-const CLASS_LABELS = {
-  top: 'Top',
-  bottom: 'Trousers or skirt',
+// The detector's classes (recommender/fashion_classes.py FASHION_CLASSES), as shoppers say them.
+export const CLASS_LABELS = {
   footwear: 'Shoes',
   bag: 'Bag',
+  top: 'Top',
+  bottom: 'Trousers or skirt',
+  dress: 'Dress',
   outerwear: 'Coat or jacket',
-  dress_onepiece: 'Dress',
-  legwear: 'Tights or socks',
   eyewear: 'Glasses',
   headwear: 'Hat',
-  jewellery_watch: 'Jewellery or watch',
-  accessory_other: 'Accessory',
+  legwear: 'Tights or socks',
+  accessory: 'Accessory',
 };
 
 export const IDLE_SENTENCE = 'Right-click a photo on any page and choose “Shop this look”.';
