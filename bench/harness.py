@@ -39,6 +39,22 @@ def log_tail(path: Path, lines: int = 4, width: int = 600) -> str:
     return " | ".join(pieces[-lines:])[-width:]
 
 
+def start_logged(command: list[str], environment: dict, log_path: Path) -> subprocess.Popen:
+    """Start ``command`` in its own session, its output (after the command line) in a log."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        log.write(("$ " + " ".join(command) + "\n").encode())
+        log.flush()
+        return subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 def run_command(
     command: list[str],
     *,
@@ -51,30 +67,17 @@ def run_command(
     Raises CommandError on a non-zero exit or a timeout (the child's whole process
     group is killed then).
     """
-    log_path.parent.mkdir(parents=True, exist_ok=True)
     environment = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     started = time.perf_counter()
-    with log_path.open("wb") as log:
-        log.write(("$ " + " ".join(command) + "\n").encode())
-        log.flush()
-        process = subprocess.Popen(
-            command,
-            cwd=PROJECT_ROOT,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            returncode = process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            kill_group(process)
-            raise CommandError(
-                f"timed out after {timeout_s:.0f} s (see {display(log_path)})"
-            ) from None
-        except BaseException:  # Ctrl-C: leave no child behind
-            kill_group(process)
-            raise
+    process = start_logged(command, environment, log_path)
+    try:
+        returncode = process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        kill_group(process)
+        raise CommandError(f"timed out after {timeout_s:.0f} s (see {display(log_path)})") from None
+    except BaseException:  # Ctrl-C: leave no child behind
+        kill_group(process)
+        raise
     if returncode != 0:
         raise CommandError(
             f"exit code {returncode}: {log_tail(log_path)} (see {display(log_path)})"

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.harness import PROJECT_ROOT, PYTHON, display, log_tail
+from bench.harness import PROJECT_ROOT, PYTHON, display, log_tail, start_logged
 
 logger = logging.getLogger(__name__)
 
@@ -81,18 +81,7 @@ def start_stack(
     )
     command = [PYTHON, "-m", "shopalook", "demo", "--no-train", "--sample", str(sample)]
     command += ["--port", str(port)]
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("wb") as log:
-        log.write(("$ " + " ".join(command) + "\n").encode())
-        log.flush()
-        process = subprocess.Popen(
-            command,
-            cwd=PROJECT_ROOT,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = start_logged(command, environment, log_path)
     stack = Stack(f"http://127.0.0.1:{port}", "", process, log_path)
     try:
         _wait_until_ready(process, log_path, timeout_s)
