@@ -27,8 +27,14 @@ from shop.exceptions import ShopError
 from shop.look_events import wait_for_look
 from shop.models import Look, Tag
 from shop.selectors.looks import look_get, look_item_get
-from shop.selectors.tags import parse_tag_labels, tag_labels, tag_values
-from shop.services.looks import ImageTooLarge, Region, look_create, look_item_search
+from shop.selectors.tags import parse_tag_labels, tag_values
+from shop.services.looks import (
+    ImageTooLarge,
+    Region,
+    look_create,
+    look_item_search,
+    search_summary,
+)
 
 FINISHED = (Look.Status.DONE, Look.Status.FAILED)
 # Multipart overhead allowed beyond the image size limit before the body is refused unread.
@@ -143,17 +149,13 @@ class LookItemProductsApi(ShopperApi):
             raise ShopError(str(error)) from None
         k = _int_param(request, "k", default=settings.LOOK_PRODUCTS_PER_ITEM, low=1, high=50)
         item = look_item_get(look_id=look_id, index=index, api_key=request.auth)
-        result = look_item_search(item=item, tags=tags, k=k)
-        matches = [
-            {"product_id": hit.product_id, "distance": hit.distance} for hit in result.products
-        ]
-        labels = tag_labels([*result.tag_ids_used, *result.tag_ids_relaxed])
+        summary = search_summary(look_item_search(item=item, tags=tags, k=k))
         return Response(
             {
                 "item": index,
-                "tags_used": [labels[pk] for pk in result.tag_ids_used],
-                "tags_relaxed": [labels[pk] for pk in result.tag_ids_relaxed],
-                "products": products_data(matches, request),
+                "tags_used": summary["tags_used"],
+                "tags_relaxed": summary["tags_relaxed"],
+                "products": products_data(summary["matches"], request),
             }
         )
 

@@ -27,19 +27,14 @@ from shop.queue import enqueue_look
 from shop.selectors.catalog import active_model_version
 from shop.selectors.search import SearchResult, TagRequirement, similar_products
 from shop.selectors.tags import fashion_class_tags, tag_labels, tags_by_label
+from shop.services.catalog import CatalogColumns
 
 logger = logging.getLogger(__name__)
 
-# Vocabulary group (catalog column) -> tag kind, as the catalog import stores them.
-GROUP_COLUMN_KINDS = {
-    "masterCategory": "category",
-    "subCategory": "sub_category",
-    "articleType": "article_type",
-    "baseColour": "colour",
-    "gender": "gender",
-    "usage": "usage",
-    "season": "season",
-    "brand_guess": "brand",
+# Vocabulary group (catalog column) -> tag kind, as the catalog import stores them; the
+# embedder's brand group reads the import's brand column.
+GROUP_COLUMN_KINDS = {column: kind for kind, column in CatalogColumns().tags.items()} | {
+    CatalogColumns().brand: "brand"
 }
 # Fetch errors the shopper can do nothing about but try another photo, by cause.
 FETCH_ERROR_CODES = {
@@ -159,13 +154,14 @@ def look_process(*, look_id: str, worker: str = "") -> str | None:
         version = _search_version()
         region = None if look.region is None else Region(**look.region).box()
         analyzer = get_look_analyzer(version.source)
+        vocabulary, class_tags = analyzer.embedder.vocabulary, _catalog_class_tags()
         try:
             items = analyzer.analyse(
-                picture, region=region, tags_by_class=_tags_by_class(analyzer.embedder.vocabulary)
+                picture, region=region, tags_by_class=_tags_by_group(class_tags, vocabulary)
             )
         except ValueError as error:  # a region outside the photo
             raise LookFailure("invalid_region", str(error)) from None
-        searches = [_search_item(item, version) for item in items]
+        searches = [_search_item(item, version, vocabulary, class_tags) for item in items]
     except LookFailure as failure:
         return _finish(look.pk, attempt, error=(failure.code, failure.detail))
     return _finish(look.pk, attempt, picture=picture, version=version, found=(items, searches))
@@ -176,12 +172,17 @@ CLASS_TAGS_TTL_SECONDS = 600
 _class_tags_cache: dict = {"read_at": float("-inf"), "value": {}}
 
 
-def _tags_by_class(vocabulary) -> dict[str, dict[str, set[str]]]:
-    """Fashion class -> vocabulary group -> values products of that class carry."""
-    if vocabulary is None:
-        return {}
+def _catalog_class_tags() -> dict[str, dict[str, set[str]]]:
+    """`fashion_class_tags()`, read again at most every CLASS_TAGS_TTL_SECONDS."""
     if time.monotonic() - _class_tags_cache["read_at"] > CLASS_TAGS_TTL_SECONDS:
         _class_tags_cache.update(read_at=time.monotonic(), value=fashion_class_tags())
+    return _class_tags_cache["value"]
+
+
+def _tags_by_group(class_tags: dict, vocabulary) -> dict[str, dict[str, set[str]]]:
+    """Fashion class -> tag kind -> names, as fashion class -> vocabulary group -> values."""
+    if vocabulary is None:
+        return {}
     kinds_to_groups = {
         GROUP_COLUMN_KINDS[group.column]: group.name
         for group in vocabulary.groups
@@ -191,7 +192,7 @@ def _tags_by_class(vocabulary) -> dict[str, dict[str, set[str]]]:
         fashion_class: {
             kinds_to_groups[kind]: names for kind, names in kinds.items() if kind in kinds_to_groups
         }
-        for fashion_class, kinds in _class_tags_cache["value"].items()
+        for fashion_class, kinds in class_tags.items()
     }
 
 
@@ -262,12 +263,13 @@ def predicted_tags(item_tags: dict, vocabulary) -> list[dict]:
     return rows
 
 
-def _search_item(item, version: ModelVersion) -> tuple[list[dict], SearchResult]:
-    vocabulary = get_look_analyzer(version.source).embedder.vocabulary
+def _search_item(
+    item, version: ModelVersion, vocabulary, class_tags: dict
+) -> tuple[list[dict], SearchResult]:
     tags = predicted_tags(item.tags, vocabulary)
     # A tag the detected class vouches for (shoes -> sub-category Shoes) is as certain as
     # the detection, even where the embedder alone doubted it.
-    vouched = _class_tags_cache["value"].get(item.class_name or "", {})
+    vouched = class_tags.get(item.class_name or "", {})
     confidence = {
         (tag["kind"], tag["value"]): max(
             tag["probability"],
@@ -319,7 +321,6 @@ def _store_items(look: Look, items, searches) -> None:
     rows = []
     for index, (item, (tags, result)) in enumerate(zip(items, searches, strict=True)):
         x1, y1, x2, y2 = item.box
-        labels = tag_labels([*result.tag_ids_used, *result.tag_ids_relaxed])
         rows.append(
             LookItem(
                 look=look,
@@ -333,19 +334,23 @@ def _store_items(look: Look, items, searches) -> None:
                 source=item.source,
                 tags=tags,
                 vector=item.vector.tolist(),
-                tags_used=[labels[pk] for pk in result.tag_ids_used],
-                tags_relaxed=[labels[pk] for pk in result.tag_ids_relaxed],
-                matches=_matches(result),
+                **search_summary(result),
             )
         )
     LookItem.objects.bulk_create(rows)
 
 
-def _matches(result: SearchResult) -> list[dict]:
-    return [
-        {"product_id": found.product_id, "distance": round(found.distance, 5)}
-        for found in result.products
-    ]
+def search_summary(result: SearchResult) -> dict:
+    """A search as looks keep and show it: tags used and relaxed (kind:name), matches."""
+    labels = tag_labels([*result.tag_ids_used, *result.tag_ids_relaxed])
+    return {
+        "tags_used": [labels[pk] for pk in result.tag_ids_used],
+        "tags_relaxed": [labels[pk] for pk in result.tag_ids_relaxed],
+        "matches": [
+            {"product_id": found.product_id, "distance": round(found.distance, 5)}
+            for found in result.products
+        ],
+    }
 
 
 # Re-querying one item --------------------------------------------------------------------

@@ -245,16 +245,24 @@ def test_a_tag_the_detected_class_vouches_for_restricts_the_search(catalog, sett
 
     settings.LOOK_SEARCH_TAG_KINDS = ["article_type"]
     settings.LOOK_PRODUCTS_PER_ITEM = 2
-    looks._class_tags_cache.update(read_at=float("-inf"))
-    looks._tags_by_class(looks.get_look_analyzer(catalog.source).embedder.vocabulary)
+    from shop.selectors.tags import fashion_class_tags
+
+    vocabulary = looks.get_look_analyzer(catalog.source).embedder.vocabulary
+    class_tags = fashion_class_tags()
     vector = np.ones(16, dtype=np.float32) / 4
     doubted = {"articleType": ("Casual Shoes", 0.01)}  # the embedder alone would not filter
 
     _, shoes = looks._search_item(
-        FoundItem("footwear", 0.9, (0, 0, 9, 9), "detected", vector, doubted), catalog
+        FoundItem("footwear", 0.9, (0, 0, 9, 9), "detected", vector, doubted),
+        catalog,
+        vocabulary,
+        class_tags,
     )
     _, unknown = looks._search_item(
-        FoundItem(None, 0.9, (0, 0, 9, 9), "detected", vector, doubted), catalog
+        FoundItem(None, 0.9, (0, 0, 9, 9), "detected", vector, doubted),
+        catalog,
+        vocabulary,
+        class_tags,
     )
 
     casual_shoes = Tag.objects.get(kind="article_type", name="Casual Shoes").pk
