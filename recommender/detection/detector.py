@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -58,6 +58,9 @@ class DetectorConfig:
     window_overlap: float = 0.35
     window_input_size: int = 288
     relative_threshold: float = 0.5  # of each class map's max
+    # Per-class overrides of `relative_threshold`: a dress fills a large, even region of
+    # its map, sunglasses a small peak, so one cut-off does not fit every class.
+    class_thresholds: Mapping[str, float] = field(default_factory=dict)
     absolute_threshold: float = 0.0
     presence_threshold: float = 0.5
     # Localise at least this many of the most probable classes (each at least
@@ -71,13 +74,23 @@ class DetectorConfig:
     containment_threshold: float = 0.9
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        values = asdict(self)
+        values["class_thresholds"] = dict(self.class_thresholds)
+        return values
+
+    def threshold_for(self, class_name: str) -> float:
+        """The relative threshold of one class's map."""
+        return self.class_thresholds.get(class_name, self.relative_threshold)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> DetectorConfig:
         known = {key: value for key, value in values.items() if key in cls.__dataclass_fields__}
         if "window_sizes" in known:
             known["window_sizes"] = tuple(known["window_sizes"])
+        if "class_thresholds" in known:
+            known["class_thresholds"] = {
+                str(name): float(value) for name, value in known["class_thresholds"].items()
+            }
         return cls(**known)
 
 
@@ -154,7 +167,7 @@ class FashionDetector:
         for class_name, (probability, heatmap) in maps.items():
             normalised = _normalise(heatmap, image_size) if return_heatmaps else None
             scale_x, scale_y = width / heatmap.shape[1], height / heatmap.shape[0]
-            for scored in self._boxes(heatmap):
+            for scored in self._boxes(heatmap, class_name):
                 box = _clip(
                     scale_box(scored.box, scale_x, scale_y, offset),
                     width + offset[0],
@@ -240,11 +253,12 @@ class FashionDetector:
         scaled = [_clip(scale_box(box, scale_x, scale_y), width, height) for box in windows]
         return accumulate_windows(window_cams, scaled, height, width)  # (k, H, W), (H, W)
 
-    def _boxes(self, heatmap: np.ndarray) -> list[ScoredBox]:
+    def _boxes(self, heatmap: np.ndarray, class_name: str) -> list[ScoredBox]:
         peak = float(heatmap.max())
         if peak <= 0:
             return []
-        threshold = max(self.config.relative_threshold * peak, self.config.absolute_threshold)
+        relative = self.config.threshold_for(class_name)
+        threshold = max(relative * peak, self.config.absolute_threshold)
         if self.config.box_rule == "largest":
             box = largest_contour_box(heatmap, threshold)
             return [] if box is None else [ScoredBox(box, 1.0)]

@@ -1,13 +1,20 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from recommender.data.street import GroundTruthBox, StreetPhoto
-from recommender.detection.detector import BASELINE_CONFIG, FashionDetector
-from recommender.evaluate.detection import PhotoMaps, corloc, is_correct, score_maps
+from recommender.detection.detector import BASELINE_CONFIG, DetectorConfig, FashionDetector
+from recommender.evaluate.detection import (
+    PhotoMaps,
+    _best_threshold,
+    corloc,
+    is_correct,
+    score_maps,
+)
 from recommender.fashion_classes import FASHION_CLASSES
 
 
@@ -56,3 +63,37 @@ def test_score_maps_uses_top_box_per_present_class(pretrained_backbone) -> None:
     assert metrics["corloc"]["top"] == 1.0 and metrics["corloc"]["bag"] == 0.0
     assert metrics["recall"] == 0.5  # the top is found, the bag is not
     assert metrics["precision"] == 1.0  # every gated detection lands on the top's box
+
+
+def test_a_class_threshold_overrides_the_global_one_for_that_class_only(
+    pretrained_backbone,
+) -> None:
+    from recommender.detect import zero_shot_detector
+
+    heatmap = np.zeros((20, 20), np.float32)
+    heatmap[0:16, 0:16] = 0.4  # a wide, weak region ...
+    heatmap[0:8, 0:8] = 1.0  # ... around a strong core
+    detector: FashionDetector = zero_shot_detector(
+        backbone=pretrained_backbone,
+        config=replace(BASELINE_CONFIG, relative_threshold=0.5, class_thresholds={"top": 0.3}),
+    )
+
+    found = detector.detections_from_maps(
+        {"top": (0.9, heatmap), "bag": (0.9, heatmap)}, (20, 20)
+    )
+
+    boxes = {detection.class_name: detection.box for detection in found}
+    assert boxes == {"top": (0, 0, 16, 16), "bag": (0, 0, 8, 8)}
+    assert DetectorConfig.from_dict(detector.config.to_dict()) == detector.config
+
+
+def test_best_threshold_takes_the_best_corloc_and_breaks_ties_toward_the_middle() -> None:
+    scores = {
+        0.2: {"top": 0.4, "bag": 0.1, "mean": 0.2},
+        0.4: {"top": 0.4, "bag": 0.3, "mean": 0.3},
+        0.7: {"top": 0.1, "bag": 0.5, "mean": 0.25},
+    }
+
+    assert _best_threshold(scores, "top") == 0.4  # tie with 0.2: 0.4 is nearer the middle
+    assert _best_threshold(scores, "bag") == 0.7
+    assert _best_threshold(scores, "mean") == 0.4
