@@ -78,9 +78,7 @@ def test_a_class_threshold_overrides_the_global_one_for_that_class_only(
         config=replace(BASELINE_CONFIG, relative_threshold=0.5, class_thresholds={"top": 0.3}),
     )
 
-    found = detector.detections_from_maps(
-        {"top": (0.9, heatmap), "bag": (0.9, heatmap)}, (20, 20)
-    )
+    found = detector.detections_from_maps({"top": (0.9, heatmap), "bag": (0.9, heatmap)}, (20, 20))
 
     boxes = {detection.class_name: detection.box for detection in found}
     assert boxes == {"top": (0, 0, 16, 16), "bag": (0, 0, 8, 8)}
