@@ -17,7 +17,7 @@ import logging
 import random
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,13 +41,32 @@ WEIGHTS_NAME = "efficientnet_lite0.imagenet"
 
 
 @dataclass(frozen=True)
+class HeadRecipe:
+    """One way to weigh the training photos of the head."""
+
+    catalog_per_class: int | None  # cap per class (a seeded sample); None: every photo
+    street_weight: float  # weight of a street photo's labels (catalog photos weigh 1)
+
+
+# Street photos name what is worn, not where: where a class is in nearly every photo
+# (footwear, tops) its street labels teach the context (a person) rather than the item,
+# and product shots alone localise it better; rare classes (dresses, bags) need the street
+# photos. Each class's head row is trained by each recipe and the row with the best val
+# CorLoc is kept (rows are independent: one sigmoid per class).
+DEFAULT_RECIPES = (
+    HeadRecipe(catalog_per_class=60, street_weight=3.0),
+    HeadRecipe(catalog_per_class=None, street_weight=3.0),
+    HeadRecipe(catalog_per_class=None, street_weight=0.0),
+)
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     quick: bool = True
     epochs: int = 300  # full-batch steps of the linear head
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
-    street_weight: float = 3.0  # in-domain photos count more than catalog product shots
-    catalog_per_class: int = 60  # cap per class (quick mode keeps feature extraction short)
+    recipes: tuple[HeadRecipe, ...] = DEFAULT_RECIPES
     finetune_epochs: int = 3
     seed: int = 0
 
@@ -131,6 +150,25 @@ def train_head(
     return head.eval()
 
 
+def combine_heads(
+    candidates: list[tuple[HeadRecipe, CamHead, dict[str, object]]],
+) -> tuple[CamHead, dict[str, HeadRecipe]]:
+    """One head whose row for each class comes from the candidate with the best val CorLoc
+    of that class (the first candidate where the split has no box of the class)."""
+    first_head = candidates[0][1]
+    combined = CamHead(first_head.linear.in_features, first_head.class_names)
+    chosen: dict[str, HeadRecipe] = {}
+    with torch.no_grad():
+        for row, name in enumerate(first_head.class_names):
+            recipe, head, _ = max(
+                candidates, key=lambda candidate: candidate[2]["corloc"].get(name, -1.0)
+            )
+            combined.linear.weight[row] = head.linear.weight[row]
+            combined.linear.bias[row] = head.linear.bias[row]
+            chosen[name] = recipe
+    return combined.eval(), chosen
+
+
 def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, version: str) -> Path:
     """Train, tune on street val, save `out_dir/detector.pt`; returns its path."""
     seed_everything(config.seed)
@@ -140,32 +178,38 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, version: str) -
         finetune_backbone(
             backbone, data_dir, out_dir, epochs=config.finetune_epochs, seed=config.seed
         )
-    catalog = read_catalog_photos(
-        data_dir / "catalog", per_class=config.catalog_per_class, seed=config.seed
-    )
     street = read_street_photos(data_dir / "street", split="train")
     detector = FashionDetector(backbone, CamHead(backbone.feature_dim, FASHION_CLASSES))
     cache = FeatureCache(out_dir / "feature_cache", _cache_key(backbone, config))
-    catalog_features = extract_pooled_features(
-        [photo.path for photo in catalog], backbone, cache, square_size=224, desc="catalog"
-    )
     street_features = extract_pooled_features(
         [photo.path for photo in street], backbone, cache, detector=detector, desc="street"
     )
-    features = torch.cat([catalog_features, street_features])  # (N, C)
-    labels = torch.cat(
-        [
-            label_matrix([frozenset({p.class_name}) for p in catalog]),
-            label_matrix([p.classes for p in street]),
-        ]
-    )  # (N, K)
-    weights = torch.cat(
-        [
-            catalog_loss_mask(catalog),
-            torch.full((len(street), len(FASHION_CLASSES)), config.street_weight),
-        ]
-    )  # (N, K)
-    head = train_head(features, labels, weights, config)
+    candidates: list[tuple[HeadRecipe, CamHead, dict[str, object]]] = []
+    for recipe in config.recipes:
+        catalog = read_catalog_photos(
+            data_dir / "catalog", per_class=recipe.catalog_per_class, seed=config.seed
+        )
+        catalog_features = extract_pooled_features(
+            [photo.path for photo in catalog], backbone, cache, square_size=224, desc="catalog"
+        )
+        features = torch.cat([catalog_features, street_features])  # (N, C)
+        labels = torch.cat(
+            [
+                label_matrix([frozenset({p.class_name}) for p in catalog]),
+                label_matrix([p.classes for p in street]),
+            ]
+        )  # (N, K)
+        weights = torch.cat(
+            [
+                catalog_loss_mask(catalog),
+                torch.full((len(street), len(FASHION_CLASSES)), recipe.street_weight),
+            ]
+        )  # (N, K)
+        head = train_head(features, labels, weights, config)
+        _, metrics = tune_detector_config(FashionDetector(backbone, head), data_dir / "street")
+        logger.info("%s: val CorLoc %s", recipe, metrics["corloc"])
+        candidates.append((recipe, head, metrics))
+    head, chosen = combine_heads(candidates)
     trained_seconds = time.perf_counter() - started
     detector = FashionDetector(backbone, head)
     tuned, val_metrics = tune_detector_config(detector, data_dir / "street")
@@ -180,7 +224,7 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, version: str) -
         metrics={
             "val": val_metrics,
             "train_seconds": trained_seconds,
-            "catalog_photos": len(catalog),
+            "recipes": {name: vars_of(recipe) for name, recipe in chosen.items()},
             "street_train_photos": len(street),
         },
     )
@@ -194,8 +238,9 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, version: str) -
     return path
 
 
-def vars_of(config: TrainConfig) -> dict[str, object]:
-    return {name: getattr(config, name) for name in config.__dataclass_fields__}
+def vars_of(config: TrainConfig | HeadRecipe) -> dict[str, object]:
+    """Plain values (nested recipes as dicts, tuples as lists) for the checkpoint."""
+    return json.loads(json.dumps(asdict(config)))
 
 
 def _cache_key(backbone: torch.nn.Module, config: TrainConfig) -> str:

@@ -44,3 +44,24 @@ def test_feature_cache_round_trips_vectors(tmp_path: Path) -> None:
     reloaded = FeatureCache(tmp_path, "weights-frozen")
 
     assert reloaded.vectors["abc"].tolist() == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_combine_heads_keeps_each_class_row_of_the_recipe_with_the_best_val_corloc() -> None:
+    from recommender.models.cam import CamHead
+    from recommender.train_detector import HeadRecipe, combine_heads
+
+    first, second = CamHead(4, FASHION_CLASSES), CamHead(4, FASHION_CLASSES)
+    torch.nn.init.constant_(first.linear.weight, 1.0)
+    torch.nn.init.constant_(second.linear.weight, 2.0)
+    recipes = HeadRecipe(60, 3.0), HeadRecipe(None, 0.0)
+    candidates = [
+        (recipes[0], first, {"corloc": {"footwear": 0.2, "dress": 0.7}}),
+        (recipes[1], second, {"corloc": {"footwear": 0.4, "dress": 0.5}}),
+    ]
+
+    head, chosen = combine_heads(candidates)
+
+    rows = {name: float(head.linear.weight[i, 0]) for i, name in enumerate(FASHION_CLASSES)}
+    assert rows["footwear"] == 2.0 and chosen["footwear"] == recipes[1]
+    assert rows["dress"] == 1.0 and chosen["dress"] == recipes[0]
+    assert rows["eyewear"] == 1.0 and chosen["eyewear"] == recipes[0]  # no val boxes: first
