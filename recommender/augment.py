@@ -88,3 +88,32 @@ class TrainAugment:
         return image.rotate(
             angle, resample=Image.Resampling.BILINEAR, translate=translate, fillcolor=WHITE
         )
+
+
+@dataclass(frozen=True)
+class BoxJitter:
+    """Moves each side of a street crop's box out (or in) by a random share of its size.
+
+    A detector's box is rarely the ground truth's: it takes in some neck, trousers or
+    background, or cuts a sleeve. Training the street crops on jittered boxes (more often
+    grown than shrunk) keeps a detected crop near its shop photo in the embedding.
+    """
+
+    low: float = -0.1  # share of the box's width/height a side may move in
+    high: float = 0.3  # ... or out
+
+    def __call__(
+        self, box: tuple[int, int, int, int], rng: np.random.Generator
+    ) -> tuple[int, int, int, int]:
+        x1, y1, x2, y2 = box
+        width, height = x2 - x1, y2 - y1
+        left, top, right, bottom = rng.uniform(self.low, self.high, size=4)
+        jittered = (
+            round(x1 - left * width),
+            round(y1 - top * height),
+            round(x2 + right * width),
+            round(y2 + bottom * height),
+        )
+        if jittered[2] - jittered[0] < 1 or jittered[3] - jittered[1] < 1:
+            return box
+        return jittered  # may leave the image: crop_box clips it

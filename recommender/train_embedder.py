@@ -26,6 +26,7 @@ import logging
 import math
 import subprocess
 import time
+import zlib
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from recommender.augment import TrainAugment
+from recommender.augment import BoxJitter, TrainAugment
 from recommender.checkpoints import load_checkpoint, save_checkpoint
 from recommender.data.catalog import CatalogItem, CatalogTagDataset, items_in_split, read_catalog
 from recommender.data.feature_cache import (
@@ -82,6 +83,8 @@ class TrainConfig:
     augment_passes: int = 1
     pair_loss_weight: float = 1.0
     trainable_blocks: int = 2
+    pooled_stages: tuple[int, ...] = (3, 4, 5)  # mid-level stages pooled beside the last
+    box_jitter: bool = True  # augmented street crops use jittered boxes (BoxJitter)
     device: str = "cpu"
     workers: int = 0
     code_version: str = "unknown"
@@ -149,12 +152,15 @@ def train(config: TrainConfig) -> Path:
     device = resolve_device(config.device)
     data = load_training_data(config)
     entry = get_weight_entry(WEIGHTS)
+    backbone = build_backbone(entry.architecture, weights=entry)
     model = TagEmbedder(
-        build_backbone(entry.architecture, weights=entry),
+        backbone,
         EmbedderConfig(
             architecture=entry.architecture,
+            feature_dim=backbone.pooled_dim(config.pooled_stages),
             embedding_dim=config.embedding_dim,
             num_tags=data.vocabulary.size,
+            pooled_stages=config.pooled_stages,
         ),
     )
     logger.info(
@@ -245,7 +251,7 @@ def _quick_features(config, data, model, device) -> dict[str, list[np.ndarray]]:
             cached_pooled_features(
                 model.backbone,
                 ImageRefDataset(
-                    refs,
+                    _jittered(refs, config, index) if name == "crop" else refs,
                     transform,
                     augment=augment if index else None,
                     pass_index=index,
@@ -257,10 +263,34 @@ def _quick_features(config, data, model, device) -> dict[str, list[np.ndarray]]:
                 workers=config.workers,
                 progress=config.progress,
                 description=f"{name} pass {index}",
+                stages=config.pooled_stages,
             )
             for index in range(passes)
         ]
     return features
+
+
+def _jittered(refs: list[ImageRef], config: TrainConfig, pass_index: int) -> list[ImageRef]:
+    """Street crops of an augmented pass with jittered boxes (pass 0 keeps the true ones).
+
+    Seeded by the photo's name and the pass, so the per-image feature cache stays valid."""
+    if not config.box_jitter or pass_index == 0:
+        return refs
+    jitter = BoxJitter()
+    return [
+        ImageRef(
+            ref.path,
+            jitter(
+                ref.box,
+                np.random.default_rng(
+                    [config.seed, pass_index, zlib.crc32(ref.path.name.encode())]
+                ),
+            ),
+        )
+        if ref.box is not None
+        else ref
+        for ref in refs
+    ]
 
 
 def _train_quick(config, data, model: TagEmbedder, device) -> dict:
@@ -362,6 +392,7 @@ def _train_full(config, data, model: TagEmbedder, device) -> dict:
             ImageRefDataset(val_refs, entry.transforms()),
             device=device,
             workers=config.workers,
+            stages=config.pooled_stages,
         )
         metrics = {
             "epoch": epoch,
@@ -419,7 +450,13 @@ def _pair_batches(data, augment, config, epoch, loader_options):
     """An endless iterator of (crop, cloth) batches, or None without enough training pairs."""
     if len(data.train_pairs) < 2 or config.pair_loss_weight == 0:
         return None
-    pairs = PairImageDataset(data.train_pairs, augment, seed=config.seed, epoch=epoch)
+    pairs = PairImageDataset(
+        data.train_pairs,
+        augment,
+        seed=config.seed,
+        epoch=epoch,
+        box_jitter=BoxJitter() if config.box_jitter else None,
+    )
     size = min(config.pair_batch_size, config.batch_size, len(pairs))
     return itertools.cycle(DataLoader(pairs, batch_size=size, **loader_options))
 
@@ -431,6 +468,15 @@ def _set_train_mode(model: TagEmbedder) -> None:
         if any(parameter.requires_grad for parameter in module.parameters(recurse=False)):
             module.train()
     model.head.train()
+
+
+def _stage_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected stage numbers like 3,4,5, got {text!r}"
+        ) from None
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
@@ -449,6 +495,15 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     parser.add_argument("--augment-passes", type=int, default=1)
     parser.add_argument("--pair-loss-weight", type=float, default=1.0)
     parser.add_argument("--trainable-blocks", type=int, default=2, help="-1: whole backbone")
+    parser.add_argument(
+        "--no-box-jitter", action="store_true", help="street crops keep their true boxes"
+    )
+    parser.add_argument(
+        "--pooled-stages",
+        type=_stage_list,
+        default=TrainConfig.pooled_stages,
+        help="backbone stages pooled beside the last features, e.g. 3,4,5 ('' for none)",
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--workers", type=int, default=4 if torch.cuda.is_available() else 0)
     parser.add_argument("--on-error", choices=("raise", "skip"), default="raise")
@@ -467,6 +522,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         learning_rate=args.learning_rate,
         batch_size=args.batch_size,
         augment_passes=args.augment_passes,
+        pooled_stages=args.pooled_stages,
+        box_jitter=not args.no_box_jitter,
         pair_loss_weight=args.pair_loss_weight,
         trainable_blocks=args.trainable_blocks,
         device=args.device,

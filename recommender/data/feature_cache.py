@@ -85,13 +85,17 @@ def feature_key(ref: ImageRef, *, context: str) -> str:
     return hashlib.sha256(f"{context}|{file_md5(ref.path)}|{ref.box}".encode()).hexdigest()[:40]
 
 
-def cache_context(dataset: ImageRefDataset, weights_sha256: str) -> str:
-    """What besides the image decides its features: weights, transform, augmentation pass."""
+def cache_context(
+    dataset: ImageRefDataset, weights_sha256: str, stages: tuple[int, ...] = ()
+) -> str:
+    """What besides the image decides its features: weights, pooled stages, transform,
+    augmentation pass."""
+    weights = f"{weights_sha256}|stages {list(stages)}" if stages else weights_sha256
     augment = dataset.augment
     if augment is None:
-        return f"{weights_sha256}|{dataset.transform!r}"
+        return f"{weights}|{dataset.transform!r}"
     spec = (augment.config, augment.input_size, augment.mean, augment.std)
-    return f"{weights_sha256}|{spec!r}|pass {dataset.pass_index}|seed {dataset.seed}"
+    return f"{weights}|{spec!r}|pass {dataset.pass_index}|seed {dataset.seed}"
 
 
 @torch.inference_mode()
@@ -104,15 +108,16 @@ def compute_pooled_features(
     workers: int = 0,
     progress: bool = False,
     description: str = "features",
+    stages: tuple[int, ...] = (),
 ) -> np.ndarray:
-    """Pooled backbone features, float32 (N, C), in dataset order."""
+    """Pooled backbone features (`Backbone.pool_stages`), float32 (N, C), in dataset order."""
     backbone = backbone.eval().to(device, memory_format=torch.channels_last)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers)
-    chunks = [np.zeros((0, backbone.feature_dim), dtype=np.float32)]
+    chunks = [np.zeros((0, backbone.pooled_dim(stages)), dtype=np.float32)]
     for batch in tqdm(loader, desc=description, disable=not progress, leave=False):
         batch = batch.to(device, memory_format=torch.channels_last)  # (B, 3, S, S)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            pooled = backbone.pool(backbone.forward_features(batch))  # (B, C)
+            pooled = backbone.pool_stages(batch, stages)  # (B, C)
         chunks.append(pooled.float().cpu().numpy())
     return np.concatenate(chunks)
 
@@ -128,13 +133,14 @@ def cached_pooled_features(
     workers: int = 0,
     progress: bool = False,
     description: str = "features",
+    stages: tuple[int, ...] = (),
 ) -> np.ndarray:
     """`compute_pooled_features` with one cache file per image: only missing ones are computed.
 
     Per-image files let training and evaluation share features of the same photos.
     """
     cache_dir = Path(cache_dir)
-    context = cache_context(dataset, weights_sha256)
+    context = cache_context(dataset, weights_sha256, stages)
     paths = [cache_dir / f"{feature_key(ref, context=context)}.npy" for ref in dataset.refs]
     missing = [index for index, path in enumerate(paths) if not path.is_file()]
     logger.info("%s: %d of %d features cached", description, len(paths) - len(missing), len(paths))
@@ -150,9 +156,10 @@ def cached_pooled_features(
             workers=workers,
             progress=progress,
             description=f"{description} [{start + len(chunk)}/{len(missing)}]",
+            stages=stages,
         )
         for index, vector in zip(chunk, computed, strict=True):
             np.save(paths[index], vector)
     if not paths:
-        return np.zeros((0, backbone.feature_dim), dtype=np.float32)
+        return np.zeros((0, backbone.pooled_dim(stages)), dtype=np.float32)
     return np.stack([np.load(path) for path in paths])  # (N, C)

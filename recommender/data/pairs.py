@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from recommender.augment import TrainAugment
+from recommender.augment import BoxJitter, TrainAugment
 from recommender.data.catalog import DataError
 from recommender.images import load_image
 
@@ -108,12 +108,19 @@ class PairImageDataset(Dataset):
     """Pairs -> (augmented person top crop (3, S, S), augmented shop photo (3, S, S))."""
 
     def __init__(
-        self, pairs: Sequence[Pair], augment: TrainAugment, *, seed: int = 0, epoch: int = 0
+        self,
+        pairs: Sequence[Pair],
+        augment: TrainAugment,
+        *,
+        seed: int = 0,
+        epoch: int = 0,
+        box_jitter: BoxJitter | None = None,
     ) -> None:
         self.pairs = list(pairs)
         self.augment = augment
         self.seed = seed
         self.epoch = epoch
+        self.box_jitter = box_jitter
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -121,5 +128,6 @@ class PairImageDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         pair = self.pairs[index]
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        crop = crop_box(load_image(pair.person_path), pair.box)
+        box = self.box_jitter(pair.box, rng) if self.box_jitter else pair.box
+        crop = crop_box(load_image(pair.person_path), box)
         return self.augment(crop, rng), self.augment(load_image(pair.cloth_path), rng)

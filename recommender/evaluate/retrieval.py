@@ -109,6 +109,7 @@ class Model:
     weights_sha256: str
     head: EmbeddingHead | None = None
     vocabulary: TagVocabulary | None = None
+    stages: tuple[int, ...] = ()  # pooled backbone stages the head reads (EmbedderConfig)
 
     @torch.inference_mode()
     def vectors_and_scores(self, pooled: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -134,7 +135,16 @@ def load_models(checkpoint_path: Path | None) -> list[Model]:
     )
     sha = entry.sha256 if same else checkpoint.file_sha256
     backbone = baseline if same else network.backbone
-    models.append(Model(checkpoint.model_name, backbone, sha, network.head, checkpoint.vocabulary))
+    models.append(
+        Model(
+            checkpoint.model_name,
+            backbone,
+            sha,
+            network.head,
+            checkpoint.vocabulary,
+            checkpoint.config.pooled_stages,
+        )
+    )
     return models
 
 
@@ -184,6 +194,7 @@ class FeatureRunner:
             device=self.device,
             progress=True,
             description=f"{model.name}: {len(refs)} images",
+            stages=model.stages,
         )
         return model.vectors_and_scores(pooled)
 

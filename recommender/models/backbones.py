@@ -54,6 +54,39 @@ class Backbone(nn.Module):
         """Global average pooling of feature maps."""
         return features.mean(dim=(2, 3))  # (N, C, h, w) -> (N, C)
 
+    def stage_channels(self, stage: int) -> int:
+        """Channels out of stage `stage` of `network.blocks`."""
+        if not 0 <= stage < len(self.network.blocks):
+            raise ValueError(
+                f"stage {stage} is not a stage of {self.architecture} "
+                f"(0 to {len(self.network.blocks) - 1})"
+            )
+        convs = [m for m in self.network.blocks[stage].modules() if isinstance(m, nn.Conv2d)]
+        return convs[-1].out_channels  # the stage's last projection (also once BN is folded)
+
+    def pooled_dim(self, stages: tuple[int, ...] = ()) -> int:
+        """Length of `pool_stages(images, stages)`."""
+        return self.feature_dim + sum(self.stage_channels(stage) for stage in stages)
+
+    def pool_stages(self, images: torch.Tensor, stages: tuple[int, ...] = ()) -> torch.Tensor:
+        """Pooled last features, then the pooled output of each listed stage (in order).
+
+        Mid-level stages keep what the last ones abstract away (colour, texture): their
+        averages beside the last features are a multi-scale descriptor of the image.
+        (N, 3, H, W) -> (N, pooled_dim(stages)); with no stages, `pool(forward_features())`.
+        """
+        if not stages:
+            return self.pool(self.forward_features(images))  # (N, C)
+        network = self.network
+        tapped = {}
+        features = network.bn1(network.conv_stem(images))  # (N, c0, H/2, W/2)
+        for index, stage in enumerate(network.blocks):
+            features = stage(features)  # (N, c_i, h_i, w_i)
+            if index in stages:
+                tapped[index] = self.pool(features)  # (N, c_i)
+        features = network.bn2(network.conv_head(features))  # (N, C, h, w)
+        return torch.cat([self.pool(features), *(tapped[stage] for stage in stages)], dim=1)
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """ImageNet logits."""
         features = self.forward_features(images)  # (N, C, h, w)

@@ -20,6 +20,12 @@ class EmbedderConfig:
     embedding_dim: int = 256
     num_tags: int = 0
     dropout: float = 0.2
+    # Backbone stages whose pooled outputs join the last features (`Backbone.pool_stages`);
+    # `feature_dim` counts them. Empty: the last features alone (checkpoints before this).
+    pooled_stages: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pooled_stages", tuple(int(s) for s in self.pooled_stages))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -53,9 +59,10 @@ class TagEmbedder(nn.Module):
 
     def __init__(self, backbone: Backbone, config: EmbedderConfig) -> None:
         super().__init__()
-        if backbone.feature_dim != config.feature_dim:
+        pooled_dim = backbone.pooled_dim(config.pooled_stages)
+        if pooled_dim != config.feature_dim:
             raise ValueError(
-                f"backbone gives {backbone.feature_dim} features, config says {config.feature_dim}"
+                f"backbone gives {pooled_dim} pooled features, config says {config.feature_dim}"
             )
         self.backbone = backbone
         self.head = EmbeddingHead(config)
@@ -63,8 +70,7 @@ class TagEmbedder(nn.Module):
         self.dimension: int = config.embedding_dim
 
     def pooled(self, images: torch.Tensor) -> torch.Tensor:
-        features = self.backbone.forward_features(images)  # (N, C, h, w)
-        return self.backbone.pool(features)  # (N, C)
+        return self.backbone.pool_stages(images, self.config.pooled_stages)  # (N, C)
 
     def forward_all(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.head(self.pooled(images))  # (N, D), (N, T)

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from recommender.augment import TrainAugment
+from recommender.augment import BoxJitter, TrainAugment
 from recommender.data.catalog import CatalogTagDataset, read_catalog
 from recommender.tags import build_vocabulary
 from tests.recommender.synthetic_data import write_catalog
@@ -47,3 +47,18 @@ def test_dataset_label_is_unchanged_by_augmentation(tmp_path: Path) -> None:
     assert image.shape == (3, 32, 32)
     assert np.array_equal(target.numpy(), expected_target)
     assert np.array_equal(mask.numpy(), expected_mask)
+
+
+def test_box_jitter_moves_each_side_within_its_range_and_is_reproducible() -> None:
+    jitter = BoxJitter(low=-0.1, high=0.3)
+    box = (100, 200, 200, 400)  # 100 wide, 200 high
+
+    boxes = [jitter(box, np.random.default_rng(seed)) for seed in range(200)]
+
+    assert jitter(box, np.random.default_rng(7)) == boxes[7]
+    x1, y1, x2, y2 = np.array(boxes).T
+    assert x1.min() >= 70 and x1.max() <= 110 and x2.min() >= 190 and x2.max() <= 230
+    assert y1.min() >= 140 and y1.max() <= 220 and y2.min() >= 380 and y2.max() <= 460
+    grown = np.mean((x2 - x1) * (y2 - y1) > 100 * 200)
+    assert grown > 0.7  # mostly grown: detected boxes are mostly loose
+    assert len(set(boxes)) > 150

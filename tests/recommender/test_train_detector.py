@@ -61,7 +61,8 @@ def test_combine_heads_keeps_each_class_row_of_the_recipe_with_the_best_val_corl
 
     head, chosen = combine_heads(candidates)
 
-    rows = {name: float(head.linear.weight[i, 0]) for i, name in enumerate(FASHION_CLASSES)}
+    weights = head.linear.weight.detach()
+    rows = {name: float(weights[i, 0]) for i, name in enumerate(FASHION_CLASSES)}
     assert rows["footwear"] == 2.0 and chosen["footwear"] == recipes[1]
     assert rows["dress"] == 1.0 and chosen["dress"] == recipes[0]
     assert rows["eyewear"] == 1.0 and chosen["eyewear"] == recipes[0]  # no val boxes: first

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch.nn import functional as F
@@ -94,3 +96,54 @@ def test_pair_loss_is_low_when_queries_match_their_positives() -> None:
     shuffled = pair_contrastive_loss(keys, keys.roll(1, dims=0))
 
     assert matched.item() < 0.01 < shuffled.item()
+
+
+def test_pooled_stages_add_mid_level_averages_after_the_last_features() -> None:
+    torch.manual_seed(0)
+    backbone = build_backbone(pretrained=False).eval()
+    images = torch.randn(2, 3, 64, 64)
+
+    with torch.inference_mode():
+        plain = backbone.pool(backbone.forward_features(images))  # (2, 1280)
+        pooled = backbone.pool_stages(images, (3, 5))
+        third = backbone.network.blocks[:4](
+            backbone.network.bn1(backbone.network.conv_stem(images))
+        )
+
+    assert pooled.shape == (2, backbone.pooled_dim((3, 5))) == (2, 1280 + 80 + 192)
+    torch.testing.assert_close(pooled[:, :1280], plain)
+    torch.testing.assert_close(pooled[:, 1280:1360], third.mean(dim=(2, 3)))
+    torch.testing.assert_close(backbone.pool_stages(images), plain)
+
+
+def test_embedder_with_pooled_stages_checks_its_feature_size() -> None:
+    backbone = build_backbone(pretrained=False)
+    config = EmbedderConfig(
+        feature_dim=backbone.pooled_dim((3, 4)), embedding_dim=8, num_tags=3, pooled_stages=[3, 4]
+    )
+
+    model = TagEmbedder(backbone, config).eval()
+
+    assert config.pooled_stages == (3, 4)  # lists (from stored configs) become tuples
+    assert model(torch.randn(1, 3, 32, 32)).shape == (1, 8)
+    with pytest.raises(ValueError, match="pooled features"):
+        TagEmbedder(backbone, EmbedderConfig(embedding_dim=8, num_tags=3, pooled_stages=(3,)))
+    with pytest.raises(ValueError, match="stage 9"):
+        backbone.pooled_dim((9,))
+
+
+def test_folded_embedder_keeps_the_pooled_stages() -> None:
+    from recommender.models.fuse import fuse_batchnorm
+
+    torch.manual_seed(0)
+    backbone = build_backbone(pretrained=False).eval()
+    images = torch.randn(2, 3, 64, 64)
+    folded = copy.deepcopy(backbone)
+    folded.network = fuse_batchnorm(folded.network)
+
+    with torch.inference_mode():
+        expected = backbone.pool_stages(images, (3, 4, 5))
+        actual = folded.pool_stages(images, (3, 4, 5))
+
+    assert folded.pooled_dim((3, 4, 5)) == backbone.pooled_dim((3, 4, 5))
+    torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-4)
