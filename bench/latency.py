@@ -39,6 +39,7 @@ class LatencyPlan:
     detection_repeats: int
     compare_unfused: bool
     timeout_s: float
+    embedder: Path | None = None  # also time detection + embedding of all items
 
 
 def street_photo(data_dir: Path) -> Path:
@@ -150,6 +151,8 @@ def _detection_latency(plan: LatencyPlan, section: SectionResult) -> None:
         command += ["--checkpoint", str(plan.detector)]
     if plan.compare_unfused:
         command.append("--compare-unfused")
+    if plan.embedder:
+        command += ["--embedder", str(plan.embedder)]
     progress("[latency] detection alone ...")
     run_command(command, log_path=plan.out_dir / "logs" / "detection.log", timeout_s=plan.timeout_s)
     result = json.loads(out.read_text())
@@ -166,3 +169,13 @@ def _detection_latency(plan: LatencyPlan, section: SectionResult) -> None:
         higher_is_better=False,
         headline=True,
     )
+    look = result.get("look")
+    if look:
+        section.add(
+            f"detection + embedding of all {look['items']} items, same photo, {plan.device}",
+            "median",
+            look["median_ms"],
+            "ms",
+            higher_is_better=False,
+            headline=True,
+        )

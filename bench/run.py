@@ -154,6 +154,7 @@ def latency(run: Run, section: SectionResult) -> None:
         data_dir=run.data_dir,
         models_dir=arguments.models_dir.resolve(),
         detector=run.detector,
+        embedder=run.embedder,
         device=run.device,
         base_url=arguments.base_url,
         api_key=arguments.api_key,

@@ -53,6 +53,7 @@ from recommender.evaluate.retrieval import (
     exact_match_recall,
     load_models,
     plot_recall_curves,
+    same_value_mask,
 )
 from recommender.images import load_image
 
@@ -63,6 +64,10 @@ SECONDARY_CLASSES = ("dress", "outerwear")
 CROP_MARGIN = 0.05
 IOU_HIT = 0.5
 TARGETS = {"R@1": 0.25, "R@20": 0.60}
+# The shop searches among products of the crop's predicted sub-category by default
+# (LOOK_SEARCH_TAG_KINDS); gallery rows take their predicted value too (shop photos of
+# pairs/ carry no catalog tags).
+FILTER_GROUP = "subCategory"
 CONDITIONS = ("full pipeline", "ground-truth crop", "whole photo")
 
 Embed = Callable[[Sequence[Image.Image]], np.ndarray]
@@ -116,10 +121,16 @@ def evaluate_pipeline(
     classes: Sequence[str] | None = None,
     ks: Sequence[int] = CURVE_KS,
     progress: bool = False,
+    tag: Callable[[Sequence[Image.Image]], list[str]] | None = None,
+    gallery_values: Sequence[str] | None = None,
+    filter_name: str = "filter",
 ) -> dict:
     """Recall@k of the three query conditions and the detector's hit rate.
 
-    Pair i's shop photo must be gallery row i (`exact_match_gallery_refs`).
+    Pair i's shop photo must be gallery row i (`exact_match_gallery_refs`). With `tag` (the
+    predicted value of one tag group per query image) and `gallery_values` (the same group's
+    value per gallery row), the crops are also ranked among the gallery rows of their
+    predicted value only, as the shop's tagset search does.
     """
     photos = [load_image(pair.person_path) for pair in pairs]
     started = time.perf_counter()
@@ -140,6 +151,12 @@ def evaluate_pipeline(
         name: exact_match_recall(embed, images, gallery_vectors, targets, ks=ks)
         for name, images in queries.items()
     }
+    if tag is not None and gallery_values is not None:
+        for name in ("full pipeline", "ground-truth crop"):
+            allowed = same_value_mask(tag(queries[name]), gallery_values)  # (Q, G)
+            recall[f"{name}, {filter_name}"] = exact_match_recall(
+                embed, queries[name], gallery_vectors, targets, allowed=allowed, ks=ks
+            )
     overlaps = [
         0.0 if crop.box is None else iou(crop.box, pair.box)
         for crop, pair in zip(crops, pairs, strict=True)
@@ -186,8 +203,17 @@ def evaluate(
     model = load_models(embedder_path)[-1]
     runner = FeatureRunner(cache_dir, resolve_device(device))
     # All held-out shop photos stay in the gallery under --limit; pair i is row i.
-    gallery, _ = runner.vectors(model, exact_match_gallery_refs(held_out, items))
+    gallery, gallery_scores = runner.vectors(model, exact_match_gallery_refs(held_out, items))
     embedder = ImageEmbedder.from_checkpoint(embedder_path, device=device)
+    tag = gallery_values = None
+    if gallery_scores is not None and FILTER_GROUP in model.vocabulary.group_names:
+        decoded = model.vocabulary.decode(gallery_scores)
+        gallery_values = [tags[FILTER_GROUP][0] for tags in decoded]
+
+        def tag(images: Sequence[Image.Image]) -> list[str]:
+            _, tagsets = embedder.embed_with_tags(images)
+            return [tags[FILTER_GROUP][0] for tags in tagsets]
+
     detector = detector_from_checkpoint(detector_path) if detector_path else zero_shot_detector()
     results = {
         "embedder": embedder.model_name,
@@ -198,7 +224,17 @@ def evaluate(
         "catalog_items": len(items),
     }
     results.update(
-        evaluate_pipeline(embedder.embed, detector, pairs, gallery, classes=classes, progress=True)
+        evaluate_pipeline(
+            embedder.embed,
+            detector,
+            pairs,
+            gallery,
+            classes=classes,
+            progress=True,
+            tag=tag,
+            gallery_values=gallery_values,
+            filter_name=f"filter {FILTER_GROUP}",
+        )
     )
     pipeline = results["recall"]["full pipeline"]
     results["targets"] = {

@@ -144,3 +144,31 @@ def test_gallery_refs_put_pair_shop_photos_first(synthetic) -> None:
 
 def test_detector_type_is_the_library_detector(pretrained_backbone: Backbone) -> None:
     assert isinstance(zero_shot_detector(backbone=pretrained_backbone), FashionDetector)
+
+
+def test_pipeline_with_a_tag_filter_ranks_each_crop_among_its_predicted_value_only(
+    synthetic, embedder: ImageEmbedder, gallery: np.ndarray, pretrained_backbone: Backbone
+) -> None:
+    pairs, items = synthetic
+    detector = zero_shot_detector(backbone=pretrained_backbone, config=SMALL)
+    # Query i is tagged "v<i>"; only its own shop photo (gallery row i) carries that value.
+    values = [f"v{index}" for index in range(len(pairs))] + ["other"] * len(items)
+
+    result = evaluate_pipeline(
+        embedder.embed,
+        detector,
+        pairs,
+        gallery,
+        ks=KS,
+        tag=lambda images: [f"v{index}" for index in range(len(images))],
+        gallery_values=values,
+        filter_name="filter colour",
+    )
+
+    assert result["recall"]["full pipeline, filter colour"]["R@1"] == 1.0
+    assert result["recall"]["ground-truth crop, filter colour"]["R@1"] == 1.0
+    assert set(result["recall"]) == {
+        *CONDITIONS,
+        "full pipeline, filter colour",
+        "ground-truth crop, filter colour",
+    }
