@@ -156,10 +156,9 @@ def tune_detector_config(
                 if name in scores[THRESHOLD_GRID[0]]
             },
         )
-        mean = score_maps(detector.with_config(**config.to_dict()), photo_maps, ground_truth)
-        key = mean["corloc"]["mean"]
-        if best is None or key > best[0]:
-            best = (key, config)
+        scored = score_maps(detector.with_config(**config.to_dict()), photo_maps, ground_truth)
+        if best is None or scored["corloc"]["mean"] > best[0]:
+            best = (scored["corloc"]["mean"], config)
     assert best is not None
     tuned, metrics = best[1], {}
     best_sum = -1.0
