@@ -6,7 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recommender.data.street import GroundTruthBox, StreetPhoto
+from recommender.data.street import (
+    GroundTruthBox,
+    StreetPhoto,
+    read_ground_truth_boxes,
+    read_street_photos,
+)
 from recommender.detection.detector import BASELINE_CONFIG, DetectorConfig, FashionDetector
 from recommender.evaluate.detection import (
     PhotoMaps,
@@ -95,3 +100,54 @@ def test_best_threshold_takes_the_best_corloc_and_breaks_ties_toward_the_middle(
     assert _best_threshold(scores, "top") == 0.4  # tie with 0.2: 0.4 is nearer the middle
     assert _best_threshold(scores, "bag") == 0.7
     assert _best_threshold(scores, "mean") == 0.4
+
+
+def _street_subset(street: Path, root: Path, *, split: str, count: int) -> Path:
+    """A street folder with the first `count` photos of `split` (photos linked, not copied)."""
+    import csv
+
+    from recommender.data.street import street_split
+
+    (root / "derived").mkdir(parents=True)
+    (root / "photos").symlink_to(street / "photos")
+    (root / "derived" / "labels.csv").symlink_to(street / "derived" / "labels.csv")
+    kept: set[str] = set()
+    for name in ("image_tags.csv", "boxes.csv"):
+        with open(street / "derived" / name, newline="", encoding="utf-8") as stream:
+            reader = csv.DictReader(stream)
+            rows = list(reader)
+        if not kept:
+            images = [row["image"] for row in rows if street_split(row["image"]) == split]
+            kept = set(images[:count])
+        with open(root / "derived" / name, "w", newline="", encoding="utf-8") as stream:
+            writer = csv.DictWriter(stream, fieldnames=reader.fieldnames)
+            writer.writeheader()
+            writer.writerows(row for row in rows if row["image"] in kept)
+    return root
+
+
+def test_tuning_picks_grid_thresholds_per_class_at_least_as_good_as_one_threshold(
+    pretrained_backbone, data_dir: Path, tmp_path: Path
+) -> None:
+    from recommender.detect import zero_shot_detector
+    from recommender.evaluate.detection import (
+        PRESENCE_GRID,
+        THRESHOLD_GRID,
+        compute_maps,
+        tune_detector_config,
+    )
+
+    # Small working size, no windows, ten val photos: this checks the tuning, not the
+    # detector's quality.
+    config = replace(BASELINE_CONFIG, short_side=96, box_rule="mass", relative_threshold=0.5)
+    detector = zero_shot_detector(backbone=pretrained_backbone, config=config)
+    street = _street_subset(data_dir / "street", tmp_path, split="val", count=10)
+
+    tuned, metrics = tune_detector_config(detector, street, split="val")
+
+    assert tuned.box_rule in {"mass", "largest"} and tuned.presence_threshold in PRESENCE_GRID
+    assert tuned.class_thresholds and set(tuned.class_thresholds) <= set(FASHION_CLASSES)
+    assert set(tuned.class_thresholds.values()) <= set(THRESHOLD_GRID)
+    photo_maps = compute_maps(detector, read_street_photos(street, split="val"), desc="val")
+    untuned = score_maps(detector, photo_maps, read_ground_truth_boxes(street))
+    assert metrics["corloc"]["mean"] >= untuned["corloc"]["mean"]
