@@ -17,7 +17,7 @@ import logging
 import random
 import subprocess
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +67,7 @@ class TrainConfig:
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
     recipes: tuple[HeadRecipe, ...] = DEFAULT_RECIPES
+    zoom: bool = True  # the trained detector takes a closer look around each first box
     finetune_epochs: int = 3
     seed: int = 0
 
@@ -211,8 +212,10 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, version: str) -
         candidates.append((recipe, head, metrics))
     head, chosen = combine_heads(candidates)
     trained_seconds = time.perf_counter() - started
-    detector = FashionDetector(backbone, head)
-    tuned, val_metrics = tune_detector_config(detector, data_dir / "street")
+    tuned, val_metrics = tune_detector_config(FashionDetector(backbone, head), data_dir / "street")
+    if config.zoom:  # the closer look starts from the boxes of the tuned thresholds
+        zoomed = FashionDetector(backbone, head, replace(tuned, zoom=True))
+        tuned, val_metrics = tune_detector_config(zoomed, data_dir / "street")
     checkpoint = DetectorCheckpoint(
         class_names=FASHION_CLASSES,
         weights_name=WEIGHTS_NAME,

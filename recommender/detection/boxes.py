@@ -143,3 +143,18 @@ def scale_box(box: Box, scale_x: float, scale_y: float, offset: tuple[int, int] 
         int(np.ceil(x2 * scale_x)) + offset[0],
         int(np.ceil(y2 * scale_y)) + offset[1],
     )
+
+
+def zoom_window(box: Box, width: int, height: int, *, scale: float, min_side: float) -> Box:
+    """A square around `box` for a closer second look, inside a width x height image.
+
+    Side: `scale` times the box's long side, at least `min_side` of the image's short side
+    and at most the short side; centred on the box, shifted back inside the image.
+    """
+    x1, y1, x2, y2 = box
+    short_side = min(width, height)
+    side = int(min(max(scale * max(x2 - x1, y2 - y1), min_side * short_side), short_side))
+    side = max(side, 1)
+    left = min(max((x1 + x2) // 2 - side // 2, 0), width - side)
+    top = min(max((y1 + y2) // 2 - side // 2, 0), height - side)
+    return (left, top, left + side, top + side)

@@ -30,6 +30,7 @@ from recommender.detection.boxes import (
     merge_boxes,
     scale_box,
     sliding_windows,
+    zoom_window,
 )
 from recommender.devices import resolve_device
 from recommender.models.backbones import Backbone
@@ -68,6 +69,12 @@ class DetectorConfig:
     # always shows something to wear, and zero-shot probabilities are small.
     min_classes: int = 0
     min_class_probability: float = 0.0
+    # A closer look: a window around each class's first box (`zoom_scale` x its long side,
+    # at least `zoom_min_side` of the short side) is run again at `window_input_size`, and
+    # its map is averaged with the photo's inside the window. Off in older checkpoints.
+    zoom: bool = False
+    zoom_scale: float = 2.0
+    zoom_min_side: float = 0.25
     box_rule: str = "mass"  # "mass": regions ranked by activation mass; "largest": one box
     max_boxes_per_class: int = 3
     iou_threshold: float = 0.5
@@ -203,6 +210,8 @@ class FashionDetector:
             window_total, window_coverage = self._window_maps(image, windows, selected, full.shape)
             total, coverage = total + window_total, coverage + window_coverage
         averaged = (total / coverage).cpu().numpy()  # (k, H, W)
+        if self.config.zoom:
+            self._zoom(image, averaged, selected)
         return {
             self.class_names[index]: (float(probabilities[index]), averaged[position])
             for position, index in enumerate(selected)
@@ -252,6 +261,46 @@ class FashionDetector:
         scale_x, scale_y = width / image.width, height / image.height
         scaled = [_clip(scale_box(box, scale_x, scale_y), width, height) for box in windows]
         return accumulate_windows(window_cams, scaled, height, width)  # (k, H, W), (H, W)
+
+    def _zoom(self, image: Image.Image, maps: np.ndarray, selected: list[int]) -> None:
+        """Average each class's map (k, H, W), in place, with a closer look around its
+        first box: one batched forward over the windows of all classes that have a box."""
+        height, width = maps.shape[1:]
+        scale_x, scale_y = image.width / width, image.height / height
+        windows: dict[int, Box] = {}  # position in `selected` -> window in photo pixels
+        for position, index in enumerate(selected):
+            boxes = self._boxes(maps[position], self.class_names[index])
+            if boxes:
+                box = scale_box(boxes[0].box, scale_x, scale_y)
+                windows[position] = zoom_window(
+                    _clip(box, image.width, image.height),
+                    image.width,
+                    image.height,
+                    scale=self.config.zoom_scale,
+                    min_side=self.config.zoom_min_side,
+                )
+        if not windows:
+            return
+        side = self.config.window_input_size
+        crops = torch.stack(
+            [self._to_tensor(image.crop(box), [side, side]) for box in windows.values()]
+        ).to(self.device, memory_format=torch.channels_last)  # (Z, 3, S, S)
+        features = self._inference_backbone.forward_features(crops)  # (Z, C, s, s)
+        cams = self.head.cams(features)  # (Z, K, s, s)
+        for cam, (position, box) in zip(cams, windows.items(), strict=True):
+            x1, y1, x2, y2 = _clip(scale_box(box, 1 / scale_x, 1 / scale_y), width, height)
+            if x2 <= x1 or y2 <= y1:
+                continue
+            closer = (
+                F.interpolate(
+                    cam[selected[position]][None, None].clamp_min(0),
+                    size=(y2 - y1, x2 - x1),
+                    mode="bilinear",
+                )[0, 0]
+                .cpu()
+                .numpy()
+            )  # (y2 - y1, x2 - x1)
+            maps[position, y1:y2, x1:x2] = (maps[position, y1:y2, x1:x2] + closer) / 2
 
     def _boxes(self, heatmap: np.ndarray, class_name: str) -> list[ScoredBox]:
         peak = float(heatmap.max())

@@ -154,3 +154,23 @@ def test_detector_asked_for_cuda_without_one_runs_on_the_cpu(pretrained_backbone
     assert detector.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
     image = Image.new("RGB", (96, 64), (120, 80, 40))
     assert isinstance(detector.with_config(short_side=64).detect(image), list)
+
+
+def test_zoom_takes_a_closer_look_inside_one_window_per_class(
+    zero_shot: FashionDetector, data_dir: Path
+) -> None:
+    image = load_image(data_dir / "street" / "photos" / "0001.jpg")
+    plain = zero_shot.with_config(short_side=224, window_sizes=(), window_input_size=96)
+    zoomed = plain.with_config(zoom=True)
+
+    before = plain.class_maps(image, classes=["footwear", "top"])
+    after = zoomed.class_maps(image, classes=["footwear", "top"])
+
+    for name in ("footwear", "top"):
+        assert after[name][0] == before[name][0]  # presence comes from the whole photo
+        changed = np.argwhere(np.abs(after[name][1] - before[name][1]) > 1e-6)
+        assert len(changed)  # the closer look changed the map ...
+        (top, left), (bottom, right) = changed.min(axis=0), changed.max(axis=0)
+        height, width = before[name][1].shape
+        assert (bottom - top + 1) * (right - left + 1) < height * width  # ... in a window only
+    assert zoomed.detect(image, classes=["footwear"])

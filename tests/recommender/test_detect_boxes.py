@@ -72,3 +72,14 @@ def test_iou_of_exclusive_boxes() -> None:
     assert iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
     assert iou((0, 0, 10, 10), (5, 0, 15, 10)) == 50 / 150
     assert iou((0, 0, 10, 10), (10, 0, 20, 10)) == 0.0
+
+
+def test_zoom_window_is_a_square_around_the_box_inside_the_image() -> None:
+    from recommender.detection.boxes import zoom_window
+
+    # 20x10 box: side 2 x 20 = 40, centred on (60, 45)
+    assert zoom_window((50, 40, 70, 50), 200, 100, scale=2.0, min_side=0.1) == (40, 25, 80, 65)
+    # at least min_side of the short side (0.5 x 100 = 50), shifted back inside at the corner
+    assert zoom_window((0, 0, 4, 4), 200, 100, scale=2.0, min_side=0.5) == (0, 0, 50, 50)
+    # never larger than the short side
+    assert zoom_window((0, 0, 200, 100), 200, 100, scale=2.0, min_side=0.1) == (50, 0, 150, 100)
