@@ -5,8 +5,10 @@
 Training images: catalog photos (one class each, from their categories) and the street
 photos of the train split (all classes tagged on the photo). `--quick` freezes the backbone,
 caches pooled features on disk (keyed by weights sha256 + image hash) and trains the linear
-head only. Without it, the last backbone blocks are fine-tuned too (AMP + channels_last on
-GPU). Detection thresholds are tuned on the street val split; the test split stays unseen.
+head only. Without it, the backbone's last stage and final conv are fine-tuned first on the
+same labels, over cached outputs of the frozen stages (`recommender.detection.finetune`; bf16
+autocast on GPU), and the heads are trained on the fine-tuned features. Detection
+thresholds are tuned on the street val split; the test split stays unseen.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from recommender.data.street import read_street_photos
 from recommender.detect import FashionDetector
 from recommender.detection.checkpoint import DetectorCheckpoint, save_checkpoint
 from recommender.detection.features import FeatureCache, extract_pooled_features
-from recommender.detection.finetune import finetune_backbone
+from recommender.detection.finetune import TailExample, TrunkCache, finetune_tail, tail_pooled
 from recommender.detection.training_data import CatalogPhoto, read_catalog_photos
 from recommender.evaluate.detection import tune_detector_config
 from recommender.fashion_classes import FASHION_CLASSES
@@ -68,7 +70,9 @@ class TrainConfig:
     weight_decay: float = 1e-4
     recipes: tuple[HeadRecipe, ...] = DEFAULT_RECIPES
     zoom: bool = True  # the trained detector takes a closer look around each first box
-    finetune_epochs: int = 3
+    finetune_epochs: int = 4  # full mode: epochs of the backbone's tail
+    tail_stages: int = 1  # full mode: the last stages (+ final conv) that are fine-tuned
+    finetune_street_weight: float = 3.0
     seed: int = 0
 
 
@@ -175,34 +179,38 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, version: str) -
     seed_everything(config.seed)
     started = time.perf_counter()
     backbone = build_backbone("efficientnet_lite0", weights=WEIGHTS_NAME)
-    if not config.quick:
-        finetune_backbone(
-            backbone, data_dir, out_dir, epochs=config.finetune_epochs, seed=config.seed
-        )
     street = read_street_photos(data_dir / "street", split="train")
+    catalog = read_catalog_photos(data_dir / "catalog", per_class=None, seed=config.seed)
     detector = FashionDetector(backbone, CamHead(backbone.feature_dim, FASHION_CLASSES))
-    cache = FeatureCache(out_dir / "feature_cache", _cache_key(backbone, config))
-    street_features = extract_pooled_features(
-        [photo.path for photo in street], backbone, cache, detector=detector, desc="street"
-    )
-    candidates: list[tuple[HeadRecipe, CamHead, dict[str, object]]] = []
-    for recipe in config.recipes:
-        catalog = read_catalog_photos(
-            data_dir / "catalog", per_class=recipe.catalog_per_class, seed=config.seed
+    if config.quick:
+        cache = FeatureCache(out_dir / "feature_cache", _cache_key(backbone))
+        street_features = extract_pooled_features(
+            [photo.path for photo in street], backbone, cache, detector=detector, desc="street"
         )
         catalog_features = extract_pooled_features(
             [photo.path for photo in catalog], backbone, cache, square_size=224, desc="catalog"
         )
-        features = torch.cat([catalog_features, street_features])  # (N, C)
+    else:
+        catalog_features, street_features = _finetuned_features(
+            backbone, detector, catalog, street, out_dir, config
+        )
+    row_of = {photo.path: row for row, photo in enumerate(catalog)}
+    candidates: list[tuple[HeadRecipe, CamHead, dict[str, object]]] = []
+    for recipe in config.recipes:
+        chosen_photos = read_catalog_photos(
+            data_dir / "catalog", per_class=recipe.catalog_per_class, seed=config.seed
+        )
+        rows = torch.tensor([row_of[photo.path] for photo in chosen_photos], dtype=torch.long)
+        features = torch.cat([catalog_features[rows], street_features])  # (N, C)
         labels = torch.cat(
             [
-                label_matrix([frozenset({p.class_name}) for p in catalog]),
+                label_matrix([frozenset({p.class_name}) for p in chosen_photos]),
                 label_matrix([p.classes for p in street]),
             ]
         )  # (N, K)
         weights = torch.cat(
             [
-                catalog_loss_mask(catalog),
+                catalog_loss_mask(chosen_photos),
                 torch.full((len(street), len(FASHION_CLASSES)), recipe.street_weight),
             ]
         )  # (N, K)
@@ -246,10 +254,42 @@ def vars_of(config: TrainConfig | HeadRecipe) -> dict[str, object]:
     return json.loads(json.dumps(asdict(config)))
 
 
-def _cache_key(backbone: torch.nn.Module, config: TrainConfig) -> str:
-    # Fine-tuned backbones change every run: their features are not reusable.
-    suffix = "frozen" if config.quick else f"finetuned-seed{config.seed}-{int(time.time())}"
-    return f"{backbone.weights.sha256[:16]}-{suffix}"
+def _cache_key(backbone: torch.nn.Module) -> str:
+    return f"{backbone.weights.sha256[:16]}-frozen"
+
+
+def _finetuned_features(
+    backbone, detector, catalog, street, out_dir: Path, config: TrainConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Full mode: fine-tune the backbone's tail on every catalog photo and the street train
+    photos (at `street_weight` of the fine-tune), then pooled features of both through it."""
+    trunks = TrunkCache(out_dir / "trunk_cache", backbone, config.tail_stages)
+    catalog_trunks = trunks.catalog([photo.path for photo in catalog])
+    street_trunks = trunks.photos([photo.path for photo in street], detector)
+    catalog_labels = label_matrix([frozenset({p.class_name}) for p in catalog])  # (N, K)
+    catalog_weights = catalog_loss_mask(catalog)  # (N, K)
+    street_labels = label_matrix([p.classes for p in street])  # (M, K)
+    examples = [
+        TailExample(trunk, labels, weights)
+        for trunk, labels, weights in zip(
+            catalog_trunks, catalog_labels, catalog_weights, strict=True
+        )
+    ] + [
+        TailExample(trunk, labels, torch.full_like(labels, config.finetune_street_weight))
+        for trunk, labels in zip(street_trunks, street_labels, strict=True)
+    ]
+    finetune_tail(
+        backbone,
+        examples,
+        out_dir / "finetune",
+        epochs=config.finetune_epochs,
+        seed=config.seed,
+        tail_stages=config.tail_stages,
+    )
+    return (
+        tail_pooled(backbone, catalog_trunks, config.tail_stages),
+        tail_pooled(backbone, street_trunks, config.tail_stages),
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -257,15 +297,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--quick", action="store_true", help="frozen backbone, cached features")
-    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--epochs", type=int, default=None, help="full-batch steps of a head")
+    parser.add_argument(
+        "--finetune-epochs", type=int, default=None, help="full mode: epochs of the tail"
+    )
+    parser.add_argument(
+        "--tail-stages", type=int, default=None, help="full mode: last stages fine-tuned"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    config = TrainConfig(quick=args.quick, seed=args.seed)
-    if args.epochs is not None:
-        config = TrainConfig(
-            quick=args.quick, seed=args.seed, epochs=args.epochs, finetune_epochs=args.epochs
-        )
+    given = {
+        "epochs": args.epochs,
+        "finetune_epochs": args.finetune_epochs,
+        "tail_stages": args.tail_stages,
+    }
+    config = TrainConfig(
+        quick=args.quick,
+        seed=args.seed,
+        **{name: value for name, value in given.items() if value is not None},
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     path = train(args.data_dir, args.out, config, version=code_version())
