@@ -262,7 +262,7 @@ def _finetuned_features(
     backbone, detector, catalog, street, out_dir: Path, config: TrainConfig
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Full mode: fine-tune the backbone's tail on every catalog photo and the street train
-    photos (at `street_weight` of the fine-tune), then pooled features of both through it."""
+    photos (at `finetune_street_weight`), then the pooled features of both through it."""
     trunks = TrunkCache(out_dir / "trunk_cache", backbone, config.tail_stages)
     catalog_trunks = trunks.catalog([photo.path for photo in catalog])
     street_trunks = trunks.photos([photo.path for photo in street], detector)
