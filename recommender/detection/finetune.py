@@ -127,12 +127,12 @@ class TailExample:
 
 
 def _batches(
-    examples: Sequence[TailExample], batch_size: int, generator: torch.Generator
+    shapes: Sequence[tuple[int, ...]], batch_size: int, generator: torch.Generator
 ) -> list[list[int]]:
-    """Shuffled batches of examples whose trunk outputs share a shape (photos differ)."""
+    """Shuffled batches of indices whose trunk outputs share a shape (photos differ)."""
     by_shape: dict[tuple[int, ...], list[int]] = defaultdict(list)
-    for index, example in enumerate(examples):
-        by_shape[example.trunk.shape].append(index)
+    for index, shape in enumerate(shapes):
+        by_shape[shape].append(index)
     batches = []
     for members in by_shape.values():
         order = torch.randperm(len(members), generator=generator).tolist()
@@ -177,17 +177,18 @@ def finetune_tail(
         weight_decay=1e-4,
     )
     start_epoch = _resume(out_dir, backbone, head, optimiser)
+    shapes = [example.trunk.shape for example in examples]
     generator = torch.Generator().manual_seed(seed)
     for _ in range(start_epoch):  # the same shuffles as an uninterrupted run
-        torch.rand(len(_batches(examples, batch_size, generator)), generator=generator)
-    steps_per_epoch = len(_batches(examples, batch_size, torch.Generator().manual_seed(seed)))
+        torch.rand(len(_batches(shapes, batch_size, generator)), generator=generator)
+    steps_per_epoch = len(_batches(shapes, batch_size, torch.Generator().manual_seed(seed)))
     # Batches hold one kind of photo (one shape), so the loss is normalised by the mean
     # weight of all examples, not the batch's own: a photo weighs the same in any batch.
     mean_weight = float(torch.stack([example.weights for example in examples]).sum(dim=1).mean())
     for epoch in range(start_epoch, epochs):
         network.eval()  # BN layers keep their ImageNet statistics, trunk and tail alike
         head.train()
-        batches = _batches(examples, batch_size, generator)
+        batches = _batches(shapes, batch_size, generator)
         flips = torch.rand(len(batches), generator=generator) < 0.5
         total = 0.0
         for step, rows in enumerate(
@@ -225,8 +226,8 @@ def tail_pooled(
     """Pooled last features (N, C) of cached trunk outputs through the (fine-tuned) tail."""
     network = backbone.network.eval()
     pooled = torch.zeros((len(trunks), backbone.feature_dim))  # (N, C)
-    examples = [TailExample(trunk, torch.empty(0), torch.empty(0)) for trunk in trunks]
-    for rows in _batches(examples, batch_size, torch.Generator().manual_seed(0)):
+    shapes = [trunk.shape for trunk in trunks]
+    for rows in _batches(shapes, batch_size, torch.Generator().manual_seed(0)):
         trunk = torch.from_numpy(np.stack([trunks[i] for i in rows])).float()  # (B, c, h, w)
         pooled[rows] = backbone.pool(tail_forward(network, trunk, tail_stages))
     return pooled
