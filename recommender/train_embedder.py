@@ -84,6 +84,8 @@ class TrainConfig:
     pair_loss_weight: float = 1.0
     trainable_blocks: int = 2
     pooled_stages: tuple[int, ...] = (3, 4, 5)  # mid-level stages pooled beside the last
+    grid_stages: tuple[int, ...] = (0,)  # early stages averaged on a 7x7 grid (colour layout)
+    hidden_dim: int = 1024  # hidden layer of the head (0: one linear projection)
     box_jitter: bool = True  # augmented street crops use jittered boxes (BoxJitter)
     device: str = "cpu"
     workers: int = 0
@@ -153,15 +155,17 @@ def train(config: TrainConfig) -> Path:
     data = load_training_data(config)
     entry = get_weight_entry(WEIGHTS)
     backbone = build_backbone(entry.architecture, weights=entry)
+    embedder_config = EmbedderConfig(
+        architecture=entry.architecture,
+        embedding_dim=config.embedding_dim,
+        num_tags=data.vocabulary.size,
+        pooled_stages=config.pooled_stages,
+        grid_stages=config.grid_stages,
+        hidden_dim=config.hidden_dim,
+    )
     model = TagEmbedder(
         backbone,
-        EmbedderConfig(
-            architecture=entry.architecture,
-            feature_dim=backbone.pooled_dim(config.pooled_stages),
-            embedding_dim=config.embedding_dim,
-            num_tags=data.vocabulary.size,
-            pooled_stages=config.pooled_stages,
-        ),
+        replace(embedder_config, feature_dim=backbone.pooled_dim(**embedder_config.pooling)),
     )
     logger.info(
         "%d train items, %d val items, %d train pairs, %d tags",
@@ -263,7 +267,7 @@ def _quick_features(config, data, model, device) -> dict[str, list[np.ndarray]]:
                 workers=config.workers,
                 progress=config.progress,
                 description=f"{name} pass {index}",
-                stages=config.pooled_stages,
+                **model.config.pooling,
             )
             for index in range(passes)
         ]
@@ -316,9 +320,16 @@ def _train_quick(config, data, model: TagEmbedder, device) -> dict:
         totals = np.zeros(2)
         for step in range(steps_per_epoch):
             rows = order[step * config.batch_size : (step + 1) * config.batch_size]
-            embedding, logits = head(train_x[rows].to(device))  # (B, D), (B, T)
+            pair_x = _quick_pair_rows(crops, cloths, config, generator)  # (2P, C)
+            batch = torch.cat([train_x[rows], pair_x]).to(device)  # (B + 2P, C)
+            embedding, logits = head(batch)  # (B + 2P, D), (B + 2P, T)
+            embedding, pair_embedding = embedding[: len(rows)], embedding[len(rows) :]
+            logits = logits[: len(rows)]  # (B, T)
             tag_loss = masked_tag_loss(logits, train_y[rows].to(device), train_m[rows].to(device))
-            pair_loss = _quick_pair_loss(head, crops, cloths, embedding, config, generator, device)
+            pair_loss = torch.zeros((), device=device)
+            if len(pair_x):
+                queries, positives = pair_embedding.chunk(2)  # (P, D) each
+                pair_loss = pair_contrastive_loss(queries, positives, embedding)
             loss = tag_loss + config.pair_loss_weight * pair_loss
             _set_learning_rate(optimizer, config, epoch + step / steps_per_epoch)
             optimizer.zero_grad(set_to_none=True)
@@ -344,16 +355,19 @@ def _set_learning_rate(optimizer, config: TrainConfig, epoch_progress: float) ->
         group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
 
 
-def _quick_pair_loss(head, crops, cloths, catalog_embedding, config, generator, device):
+def _quick_pair_rows(crops, cloths, config, generator) -> torch.Tensor:
+    """Pooled features of a batch of pairs: P street crops, then their P shop photos.
+
+    They go through the head in the same forward as the catalog rows, so the head's
+    BatchNorm normalises every row with one batch's statistics, as its running statistics
+    will at inference (separate forwards made the running mean two thirds street/shop)."""
     if crops.shape[1] == 0 or config.pair_loss_weight == 0:
-        return torch.zeros((), device=device)
+        return torch.zeros((0, crops.shape[2]))
     passes, count, _ = crops.shape
     rows = torch.randperm(count, generator=generator)[: config.pair_batch_size]
     crop_pass = torch.randint(passes, (len(rows),), generator=generator)
     cloth_pass = torch.randint(passes, (len(rows),), generator=generator)
-    queries = head.embed(crops[crop_pass, rows].to(device))  # (B, D)
-    positives = head.embed(cloths[cloth_pass, rows].to(device))  # (B, D)
-    return pair_contrastive_loss(queries, positives, catalog_embedding)
+    return torch.cat([crops[crop_pass, rows], cloths[cloth_pass, rows]])  # (2P, C)
 
 
 @torch.inference_mode()
@@ -392,7 +406,7 @@ def _train_full(config, data, model: TagEmbedder, device) -> dict:
             ImageRefDataset(val_refs, entry.transforms()),
             device=device,
             workers=config.workers,
-            stages=config.pooled_stages,
+            **model.config.pooling,
         )
         metrics = {
             "epoch": epoch,
@@ -426,15 +440,17 @@ def _train_full_epoch(model: TagEmbedder, optimizer, data, config, epoch, device
     ):
         _set_learning_rate(optimizer, config, epoch + step / steps)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            count = len(images)
+            if pair_batches is not None:  # one forward: BN sees one batch (see _quick_pair_rows)
+                crops, cloths = next(pair_batches)  # (P, 3, S, S) each
+                images = torch.cat([images, crops, cloths])  # (B + 2P, 3, S, S)
             images = images.to(device, memory_format=torch.channels_last, non_blocking=True)
-            embedding, logits = model.forward_all(images)  # (B, D), (B, T)
-            tag_loss = masked_tag_loss(logits.float(), targets.to(device), masks.to(device))
+            embedding, logits = model.forward_all(images)  # (B + 2P, D), (B + 2P, T)
+            tag_loss = masked_tag_loss(logits[:count].float(), targets.to(device), masks.to(device))
             pair_loss = torch.zeros((), device=device)
             if pair_batches is not None:
-                crops, cloths = next(pair_batches)  # (P, 3, S, S) each
-                both = torch.cat([crops, cloths]).to(device, memory_format=torch.channels_last)
-                queries, positives = model(both).float().chunk(2)  # (P, D) each
-                pair_loss = pair_contrastive_loss(queries, positives, embedding.float())
+                queries, positives = embedding[count:].float().chunk(2)  # (P, D) each
+                pair_loss = pair_contrastive_loss(queries, positives, embedding[:count].float())
         loss = tag_loss + config.pair_loss_weight * pair_loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -504,6 +520,15 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         default=TrainConfig.pooled_stages,
         help="backbone stages pooled beside the last features, e.g. 3,4,5 ('' for none)",
     )
+    parser.add_argument(
+        "--grid-stages",
+        type=_stage_list,
+        default=TrainConfig.grid_stages,
+        help="early stages averaged on a 7x7 grid beside the pooled ones, e.g. 0 ('' for none)",
+    )
+    parser.add_argument(
+        "--hidden-dim", type=int, default=1024, help="hidden layer of the head (0: none)"
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--workers", type=int, default=4 if torch.cuda.is_available() else 0)
     parser.add_argument("--on-error", choices=("raise", "skip"), default="raise")
@@ -523,6 +548,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         batch_size=args.batch_size,
         augment_passes=args.augment_passes,
         pooled_stages=args.pooled_stages,
+        grid_stages=args.grid_stages,
+        hidden_dim=args.hidden_dim,
         box_jitter=not args.no_box_jitter,
         pair_loss_weight=args.pair_loss_weight,
         trainable_blocks=args.trainable_blocks,

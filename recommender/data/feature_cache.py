@@ -25,7 +25,7 @@ from tqdm import tqdm
 from recommender.augment import TrainAugment
 from recommender.data.pairs import crop_box
 from recommender.images import load_image
-from recommender.models.backbones import Backbone
+from recommender.models.backbones import GRID_SIZE, Backbone
 
 logger = logging.getLogger(__name__)
 
@@ -86,11 +86,17 @@ def feature_key(ref: ImageRef, *, context: str) -> str:
 
 
 def cache_context(
-    dataset: ImageRefDataset, weights_sha256: str, stages: tuple[int, ...] = ()
+    dataset: ImageRefDataset,
+    weights_sha256: str,
+    stages: tuple[int, ...] = (),
+    grid_stages: tuple[int, ...] = (),
+    grid_size: int = GRID_SIZE,
 ) -> str:
-    """What besides the image decides its features: weights, pooled stages, transform,
-    augmentation pass."""
+    """What besides the image decides its features: weights, pooled stages and grids,
+    transform, augmentation pass."""
     weights = f"{weights_sha256}|stages {list(stages)}" if stages else weights_sha256
+    if grid_stages:
+        weights = f"{weights}|grid {list(grid_stages)} x{grid_size}"
     augment = dataset.augment
     if augment is None:
         return f"{weights}|{dataset.transform!r}"
@@ -109,15 +115,18 @@ def compute_pooled_features(
     progress: bool = False,
     description: str = "features",
     stages: tuple[int, ...] = (),
+    grid_stages: tuple[int, ...] = (),
+    grid_size: int = GRID_SIZE,
 ) -> np.ndarray:
     """Pooled backbone features (`Backbone.pool_stages`), float32 (N, C), in dataset order."""
+    pooling = {"stages": stages, "grid_stages": grid_stages, "grid_size": grid_size}
     backbone = backbone.eval().to(device, memory_format=torch.channels_last)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers)
-    chunks = [np.zeros((0, backbone.pooled_dim(stages)), dtype=np.float32)]
+    chunks = [np.zeros((0, backbone.pooled_dim(**pooling)), dtype=np.float32)]
     for batch in tqdm(loader, desc=description, disable=not progress, leave=False):
         batch = batch.to(device, memory_format=torch.channels_last)  # (B, 3, S, S)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            pooled = backbone.pool_stages(batch, stages)  # (B, C)
+            pooled = backbone.pool_stages(batch, **pooling)  # (B, C)
         chunks.append(pooled.float().cpu().numpy())
     return np.concatenate(chunks)
 
@@ -134,13 +143,16 @@ def cached_pooled_features(
     progress: bool = False,
     description: str = "features",
     stages: tuple[int, ...] = (),
+    grid_stages: tuple[int, ...] = (),
+    grid_size: int = GRID_SIZE,
 ) -> np.ndarray:
     """`compute_pooled_features` with one cache file per image: only missing ones are computed.
 
     Per-image files let training and evaluation share features of the same photos.
     """
+    pooling = {"stages": stages, "grid_stages": grid_stages, "grid_size": grid_size}
     cache_dir = Path(cache_dir)
-    context = cache_context(dataset, weights_sha256, stages)
+    context = cache_context(dataset, weights_sha256, **pooling)
     paths = [cache_dir / f"{feature_key(ref, context=context)}.npy" for ref in dataset.refs]
     missing = [index for index, path in enumerate(paths) if not path.is_file()]
     logger.info("%s: %d of %d features cached", description, len(paths) - len(missing), len(paths))
@@ -156,10 +168,10 @@ def cached_pooled_features(
             workers=workers,
             progress=progress,
             description=f"{description} [{start + len(chunk)}/{len(missing)}]",
-            stages=stages,
+            **pooling,
         )
         for index, vector in zip(chunk, computed, strict=True):
             np.save(paths[index], vector)
     if not paths:
-        return np.zeros((0, backbone.pooled_dim(stages)), dtype=np.float32)
+        return np.zeros((0, backbone.pooled_dim(**pooling)), dtype=np.float32)
     return np.stack([np.load(path) for path in paths])  # (N, C)

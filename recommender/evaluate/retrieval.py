@@ -17,7 +17,7 @@ import argparse
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -109,7 +109,7 @@ class Model:
     weights_sha256: str
     head: EmbeddingHead | None = None
     vocabulary: TagVocabulary | None = None
-    stages: tuple[int, ...] = ()  # pooled backbone stages the head reads (EmbedderConfig)
+    pooling: dict = field(default_factory=dict)  # `EmbedderConfig.pooling` of the head
 
     @torch.inference_mode()
     def vectors_and_scores(self, pooled: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -142,7 +142,7 @@ def load_models(checkpoint_path: Path | None) -> list[Model]:
             sha,
             network.head,
             checkpoint.vocabulary,
-            checkpoint.config.pooled_stages,
+            checkpoint.config.pooling,
         )
     )
     return models
@@ -194,7 +194,7 @@ class FeatureRunner:
             device=self.device,
             progress=True,
             description=f"{model.name}: {len(refs)} images",
-            stages=model.stages,
+            **model.pooling,
         )
         return model.vectors_and_scores(pooled)
 

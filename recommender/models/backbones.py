@@ -10,10 +10,14 @@ from pathlib import Path
 import timm
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from recommender.weights import WeightEntry, WeightsMismatchError, get_weight_entry, load_state_dict
 
 logger = logging.getLogger(__name__)
+
+# Side of the grid an early stage is averaged on for `Backbone.pool_stages(grid_stages=...)`.
+GRID_SIZE = 7
 
 
 @dataclass(frozen=True)
@@ -64,28 +68,54 @@ class Backbone(nn.Module):
         convs = [m for m in self.network.blocks[stage].modules() if isinstance(m, nn.Conv2d)]
         return convs[-1].out_channels  # the stage's last projection (also once BN is folded)
 
-    def pooled_dim(self, stages: tuple[int, ...] = ()) -> int:
-        """Length of `pool_stages(images, stages)`."""
-        return self.feature_dim + sum(self.stage_channels(stage) for stage in stages)
+    def pooled_dim(
+        self,
+        stages: tuple[int, ...] = (),
+        grid_stages: tuple[int, ...] = (),
+        grid_size: int = GRID_SIZE,
+    ) -> int:
+        """Length of `pool_stages(images, stages, grid_stages, grid_size)`."""
+        pooled = sum(self.stage_channels(stage) for stage in stages)
+        grids = sum(self.stage_channels(stage) for stage in grid_stages) * grid_size**2
+        return self.feature_dim + pooled + grids
 
-    def pool_stages(self, images: torch.Tensor, stages: tuple[int, ...] = ()) -> torch.Tensor:
-        """Pooled last features, then the pooled output of each listed stage (in order).
+    def pool_stages(
+        self,
+        images: torch.Tensor,
+        stages: tuple[int, ...] = (),
+        grid_stages: tuple[int, ...] = (),
+        grid_size: int = GRID_SIZE,
+    ) -> torch.Tensor:
+        """Pooled last features, the average of each of `stages`, then each of `grid_stages`
+        averaged on a `grid_size` x `grid_size` grid and flattened (channel-major).
 
         Mid-level stages keep what the last ones abstract away (colour, texture): their
-        averages beside the last features are a multi-scale descriptor of the image.
-        (N, 3, H, W) -> (N, pooled_dim(stages)); with no stages, `pool(forward_features())`.
+        averages beside the last features are a multi-scale descriptor of the image. An
+        early stage on a coarse grid keeps where each colour is (the garment in the middle,
+        the background around it), which a global average mixes up.
+        (N, 3, H, W) -> (N, pooled_dim(...)); with neither, `pool(forward_features())`.
         """
-        if not stages:
+        if not stages and not grid_stages:
             return self.pool(self.forward_features(images))  # (N, C)
         network = self.network
-        tapped = {}
+        tapped, grids = {}, {}
         features = network.bn1(network.conv_stem(images))  # (N, c0, H/2, W/2)
         for index, stage in enumerate(network.blocks):
             features = stage(features)  # (N, c_i, h_i, w_i)
             if index in stages:
                 tapped[index] = self.pool(features)  # (N, c_i)
+            if index in grid_stages:
+                grid = F.adaptive_avg_pool2d(features, grid_size)  # (N, c_i, g, g)
+                grids[index] = grid.flatten(1)  # (N, c_i * g * g)
         features = network.bn2(network.conv_head(features))  # (N, C, h, w)
-        return torch.cat([self.pool(features), *(tapped[stage] for stage in stages)], dim=1)
+        return torch.cat(
+            [
+                self.pool(features),
+                *(tapped[stage] for stage in stages),
+                *(grids[stage] for stage in grid_stages),
+            ],
+            dim=1,
+        )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """ImageNet logits."""

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from recommender.models.backbones import Backbone
+from recommender.models.backbones import GRID_SIZE, Backbone
 
 
 @dataclass(frozen=True)
@@ -23,9 +23,26 @@ class EmbedderConfig:
     # Backbone stages whose pooled outputs join the last features (`Backbone.pool_stages`);
     # `feature_dim` counts them. Empty: the last features alone (checkpoints before this).
     pooled_stages: tuple[int, ...] = ()
+    # Early stages averaged on a grid_size x grid_size grid, after the pooled ones (counted
+    # in `feature_dim` too). Empty: none (checkpoints before this).
+    grid_stages: tuple[int, ...] = ()
+    grid_size: int = GRID_SIZE
+    # Hidden layer (Linear + BN + ReLU) between the pooled features and the embedding;
+    # 0: a single linear projection (checkpoints before this).
+    hidden_dim: int = 0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "pooled_stages", tuple(int(s) for s in self.pooled_stages))
+        for name in ("pooled_stages", "grid_stages"):
+            object.__setattr__(self, name, tuple(int(s) for s in getattr(self, name)))
+
+    @property
+    def pooling(self) -> dict:
+        """Keyword arguments of `Backbone.pool_stages` / `pooled_dim` for this head."""
+        return {
+            "stages": self.pooled_stages,
+            "grid_stages": self.grid_stages,
+            "grid_size": self.grid_size,
+        }
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -36,12 +53,21 @@ class EmbeddingHead(nn.Module):
 
     The embedding is the last layer before the logits: Linear then BatchNorm (a "BNNeck":
     the normalised vector suits both the cosine search and the linear tag classifier).
+    With `hidden_dim`, the projection is Linear + BN + ReLU + Dropout + Linear.
     """
 
     def __init__(self, config: EmbedderConfig) -> None:
         super().__init__()
         self.dropout = nn.Dropout(config.dropout)
-        self.projection = nn.Linear(config.feature_dim, config.embedding_dim)
+        self.projection: nn.Module = nn.Linear(config.feature_dim, config.embedding_dim)
+        if config.hidden_dim:
+            self.projection = nn.Sequential(
+                nn.Linear(config.feature_dim, config.hidden_dim),
+                nn.BatchNorm1d(config.hidden_dim),
+                nn.ReLU(inplace=True),
+                nn.Dropout(config.dropout),
+                nn.Linear(config.hidden_dim, config.embedding_dim),
+            )
         self.norm = nn.BatchNorm1d(config.embedding_dim)
         self.classifier = nn.Linear(config.embedding_dim, config.num_tags)
 
@@ -59,7 +85,7 @@ class TagEmbedder(nn.Module):
 
     def __init__(self, backbone: Backbone, config: EmbedderConfig) -> None:
         super().__init__()
-        pooled_dim = backbone.pooled_dim(config.pooled_stages)
+        pooled_dim = backbone.pooled_dim(**config.pooling)
         if pooled_dim != config.feature_dim:
             raise ValueError(
                 f"backbone gives {pooled_dim} pooled features, config says {config.feature_dim}"
@@ -70,7 +96,7 @@ class TagEmbedder(nn.Module):
         self.dimension: int = config.embedding_dim
 
     def pooled(self, images: torch.Tensor) -> torch.Tensor:
-        return self.backbone.pool_stages(images, self.config.pooled_stages)  # (N, C)
+        return self.backbone.pool_stages(images, **self.config.pooling)  # (N, C)
 
     def forward_all(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.head(self.pooled(images))  # (N, D), (N, T)

@@ -72,3 +72,35 @@ def test_cli_arguments_map_to_config(tmp_path) -> None:
     config = parse_args(["--data-dir", "d", "--out", str(tmp_path), "--quick", "--epochs", "2"])
 
     assert config.quick and config.epochs == 2 and config.data_dir == Path("d")
+
+
+def test_cli_sets_the_head_layout(tmp_path) -> None:
+    default = parse_args(["--data-dir", "d", "--out", str(tmp_path)])
+    plain = parse_args(
+        ["--data-dir", "d", "--out", str(tmp_path), "--grid-stages", "", "--hidden-dim", "0"]
+    )
+
+    assert default.grid_stages == (0,) and default.hidden_dim == 1024
+    assert plain.grid_stages == () and plain.hidden_dim == 0
+
+
+def test_feature_cache_keeps_grid_features_apart(data_root, tmp_path) -> None:
+    import torch
+
+    from recommender.data.feature_cache import ImageRef, ImageRefDataset, cached_pooled_features
+    from recommender.models.backbones import build_backbone
+    from recommender.weights import get_weight_entry
+
+    backbone = build_backbone(pretrained=False)
+    refs = [ImageRef(data_root / "catalog" / "images" / "1000.jpg")]
+    dataset = ImageRefDataset(refs, get_weight_entry("efficientnet_lite0.imagenet").transforms())
+    options = {"cache_dir": tmp_path, "weights_sha256": "w", "device": torch.device("cpu")}
+
+    pooled = cached_pooled_features(backbone, dataset, stages=(3,), **options)
+    gridded = cached_pooled_features(backbone, dataset, stages=(3,), grid_stages=(0,), **options)
+    again = cached_pooled_features(backbone, dataset, stages=(3,), grid_stages=(0,), **options)
+
+    assert len(list(tmp_path.iterdir())) == 2
+    assert pooled.shape == (1, 1280 + 80) and gridded.shape == (1, 1280 + 80 + 16 * 49)
+    np.testing.assert_array_equal(gridded, again)
+    np.testing.assert_allclose(gridded[:, :1360], pooled, rtol=1e-5, atol=1e-5)

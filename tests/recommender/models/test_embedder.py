@@ -147,3 +147,44 @@ def test_folded_embedder_keeps_the_pooled_stages() -> None:
 
     assert folded.pooled_dim((3, 4, 5)) == backbone.pooled_dim((3, 4, 5))
     torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_grid_stages_keep_an_early_stage_on_a_coarse_grid_after_the_pooled_ones() -> None:
+    torch.manual_seed(0)
+    backbone = build_backbone(pretrained=False).eval()
+    images = torch.randn(2, 3, 64, 64)
+    network = backbone.network
+
+    with torch.inference_mode():
+        pooled = backbone.pool_stages(images, (3,))
+        gridded = backbone.pool_stages(images, (3,), grid_stages=(0,), grid_size=4)
+        first = network.blocks[0](network.bn1(network.conv_stem(images)))  # (2, 16, 32, 32)
+
+    assert gridded.shape == (2, backbone.pooled_dim((3,), (0,), 4)) == (2, 1280 + 80 + 16 * 16)
+    torch.testing.assert_close(gridded[:, : pooled.shape[1]], pooled)
+    grid = gridded[:, pooled.shape[1] :].view(2, 16, 4, 4)
+    torch.testing.assert_close(grid[:, :, 1, 2], first[:, :, 8:16, 16:24].mean(dim=(2, 3)))
+
+
+def test_head_with_a_hidden_layer_and_grid_stages_round_trips_its_config() -> None:
+    torch.manual_seed(0)
+    backbone = build_backbone(pretrained=False)
+    config = EmbedderConfig(
+        feature_dim=backbone.pooled_dim(grid_stages=(0,), grid_size=2),
+        embedding_dim=8,
+        num_tags=3,
+        grid_stages=[0],
+        grid_size=2,
+        hidden_dim=32,
+    )
+    model = TagEmbedder(backbone, config).eval()
+
+    embedding, logits = model.forward_all(torch.randn(2, 3, 32, 32))
+
+    assert embedding.shape == (2, 8) and logits.shape == (2, 3)
+    assert EmbedderConfig(**config.to_dict()) == config  # as stored in a checkpoint
+    assert config.grid_stages == (0,)
+    assert model.head.projection[0].out_features == 32
+    # Without a hidden layer the head keeps the parameter names of earlier checkpoints.
+    plain = TagEmbedder(backbone, EmbedderConfig(embedding_dim=8, num_tags=3)).head
+    assert {"projection.weight", "projection.bias"} <= set(plain.state_dict())
