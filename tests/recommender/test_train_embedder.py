@@ -37,6 +37,7 @@ def _config(data_root: Path, out: Path, **overrides) -> TrainConfig:
         "min_count": 1,
         "batch_size": 4,
         "pair_batch_size": 4,
+        "pair_warmup_epochs": 1,
         "progress": False,
         "code_version": "test",
     }
@@ -44,14 +45,17 @@ def _config(data_root: Path, out: Path, **overrides) -> TrainConfig:
 
 
 def test_quick_training_end_to_end_resumes_and_reuses_cached_features(data_root, tmp_path):
-    train(_config(data_root, tmp_path, epochs=1, augment_passes=1))
+    train(_config(data_root, tmp_path, epochs=2, augment_passes=1))
     cached = sorted((tmp_path / "feature_cache").iterdir())
+    pair_tags = (tmp_path / "pair_tags.pt").read_bytes()  # fixed after the warm-up epoch
 
-    path = train(_config(data_root, tmp_path, epochs=2, augment_passes=1, resume=True))
+    path = train(_config(data_root, tmp_path, epochs=3, augment_passes=1, resume=True))
 
     assert sorted((tmp_path / "feature_cache").iterdir()) == cached
+    assert (tmp_path / "pair_tags.pt").read_bytes() == pair_tags  # reused, not recomputed
     checkpoint = load_checkpoint(path)
-    assert checkpoint.metrics["epoch"] == 1
+    assert checkpoint.metrics["epoch"] == 2
+    assert checkpoint.metrics["pair_loss"] > 0 and checkpoint.metrics["pair_tag_loss"] > 0
     assert set(checkpoint.metrics["val_top1"]) >= {"articleType", "baseColour"}
     assert checkpoint.code_version == "test"
     embedder = ImageEmbedder.from_checkpoint(path)

@@ -12,6 +12,7 @@ from recommender.models.embedder import (
     TagEmbedder,
     masked_tag_loss,
     pair_contrastive_loss,
+    pseudo_tag_targets,
     set_trainable_blocks,
 )
 from tests.helpers import single_torch_thread
@@ -188,3 +189,15 @@ def test_head_with_a_hidden_layer_and_grid_stages_round_trips_its_config() -> No
     # Without a hidden layer the head keeps the parameter names of earlier checkpoints.
     plain = TagEmbedder(backbone, EmbedderConfig(embedding_dim=8, num_tags=3)).head
     assert {"projection.weight", "projection.bias"} <= set(plain.state_dict())
+
+
+def test_pseudo_tag_targets_keep_one_value_per_group() -> None:
+    logits = torch.tensor([[0.1, 2.0, -1.0, 3.0, 0.5], [1.0, 0.0, 0.2, -2.0, -1.0]])
+    logits.requires_grad_(True)
+
+    targets, masks = pseudo_tag_targets(logits, [slice(0, 3), slice(3, 5)])
+
+    assert targets.tolist() == [[0, 1, 0, 1, 0], [1, 0, 0, 0, 1]]
+    # Only confident groups count: the second item's best value of group 2 has p = 0.27.
+    assert masks.tolist() == [[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]]
+    assert not targets.requires_grad and not masks.requires_grad
