@@ -78,7 +78,7 @@ def test_cli_arguments_map_to_config(tmp_path) -> None:
     assert config.quick and config.epochs == 2 and config.data_dir == Path("d")
 
 
-def test_cli_sets_the_head_layout(tmp_path) -> None:
+def test_cli_sets_the_head_layout_and_the_pair_losses(tmp_path) -> None:
     default = parse_args(["--data-dir", "d", "--out", str(tmp_path)])
     plain = parse_args(
         ["--data-dir", "d", "--out", str(tmp_path), "--grid-stages", "", "--hidden-dim", "0"]
@@ -86,6 +86,13 @@ def test_cli_sets_the_head_layout(tmp_path) -> None:
 
     assert default.grid_stages == (0,) and default.hidden_dim == 1024
     assert plain.grid_stages == () and plain.hidden_dim == 0
+    assert default.catalog_negatives and default.pair_warmup_epochs == 10
+    pairs = parse_args(
+        ["--data-dir", "d", "--out", str(tmp_path), "--no-catalog-negatives"]
+        + ["--pair-warmup-epochs", "3", "--pair-tag-weight", "0.5"]
+    )
+    assert not pairs.catalog_negatives and pairs.pair_warmup_epochs == 3
+    assert pairs.pair_tag_weight == 0.5
 
 
 def test_feature_cache_keeps_grid_features_apart(data_root, tmp_path) -> None:
