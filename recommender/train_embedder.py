@@ -1,11 +1,16 @@
 """Train the multi-label embedder: catalog tags (sigmoid BCE) + street-to-shop pairs (InfoNCE).
 
 Losses. Catalog photos learn their tags (masked BCE over the vocabulary). The pairs/ set
-has no catalog tags, so it is not given made-up ones: instead the ground-truth top crop of
-each training pair's person photo is pulled toward its shop photo's embedding and pushed
-away from the other shop photos and the catalog photos of the same step (InfoNCE; the
-catalog photos play the distractors of the search gallery). Pairs are split by md5 of the
-person file name (`recommender.data.pairs.pair_split`); only "train" pairs are used here.
+has no catalog tags: the ground-truth top crop of each training pair's person photo is
+pulled toward its shop photo's embedding and pushed away from the other shop photos and
+the catalog photos of the same step (InfoNCE; the catalog photos play the distractors of
+the search gallery). Pairs are split by md5 of the person file name
+(`recommender.data.pairs.pair_split`); only "train" pairs are used here.
+
+Pair tagsets (quick mode). InfoNCE alone spreads the pairs, all tops, over the whole tag
+space, so the head first learns the catalog tags alone (`--pair-warmup-epochs`); then each
+pair's shop photo gets the head's predicted tagset as fixed targets, which its crop and
+itself keep (`--pair-tag-weight`). The full mode has no such targets yet.
 
 Modes. --quick freezes the backbone, caches pooled features of a clean pass and
 `--augment-passes` augmented passes under OUT/feature_cache, and trains the head only.
@@ -528,7 +533,7 @@ def _train_full_epoch(model: TagEmbedder, optimizer, data, config, epoch, device
 
 def _pair_batches(data, augment, config, epoch, loader_options):
     """An endless iterator of (crop, cloth) batches, or None without enough training pairs."""
-    if len(data.train_pairs) < 2 or not (config.pair_loss_weight or config.pair_tag_weight):
+    if len(data.train_pairs) < 2 or config.pair_loss_weight == 0:  # no pair tags in full mode
         return None
     pairs = PairImageDataset(
         data.train_pairs,

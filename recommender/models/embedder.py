@@ -138,7 +138,7 @@ def pseudo_tag_targets(
     logits: torch.Tensor, groups: list[slice], *, min_probability: float = 0.5
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The tagset a view predicts, as hard targets: per group, its top value set to 1,
-    and a mask keeping the groups whose top value has at least `min_probability`.
+    and a mask keeping the groups whose top value is above `min_probability`.
 
     For a street crop whose product has no tags of its own: its shop photo's prediction is
     the target, so both views predict the same tagset. Hard targets, not probabilities:
