@@ -326,7 +326,11 @@ def _train_quick(config, data, model: TagEmbedder, device) -> dict:
         # Per-epoch seeds (dropout, sampling): a resumed or warm-cache run repeats the same steps.
         torch.manual_seed(config.seed * 1000 + epoch)
         generator = torch.Generator().manual_seed(config.seed * 1000 + epoch)
-        with_pairs = epoch >= config.pair_warmup_epochs and crops.shape[1] > 0
+        with_pairs = (
+            epoch >= config.pair_warmup_epochs
+            and crops.shape[1] > 0
+            and bool(config.pair_loss_weight or config.pair_tag_weight)
+        )
         if with_pairs and pair_tags is None:
             pair_tags = _pair_tags(config, head, cloths[0], data.vocabulary, device)
         head.train()
@@ -334,13 +338,10 @@ def _train_quick(config, data, model: TagEmbedder, device) -> dict:
         totals = np.zeros(3)
         for step in range(steps_per_epoch):
             rows = order[step * config.batch_size : (step + 1) * config.batch_size]
-            pair_rows = _quick_pair_rows(crops, config, generator) if with_pairs else None
-            pair_x = torch.zeros((0, train_x.shape[1]))  # (2P, C): crops, then their shop photos
-            targets = None
-            if pair_rows is not None:
-                crop_pass, cloth_pass, index = pair_rows
-                pair_x = torch.cat([crops[crop_pass, index], cloths[cloth_pass, index]])
-                targets = tuple(torch.cat([t[index]] * 2).to(device) for t in pair_tags)
+            pair_x, targets = torch.zeros((0, train_x.shape[1])), None  # no pairs yet
+            if with_pairs:
+                pair_x, targets = _quick_pair_batch(crops, cloths, pair_tags, config, generator)
+                targets = tuple(target.to(device) for target in targets)
             batch = torch.cat([train_x[rows], pair_x]).to(device)  # (B + 2P, C)
             embedding, logits = head(batch)  # (B + 2P, D), (B + 2P, T)
             count = len(rows)
@@ -424,21 +425,20 @@ def _loss_metrics(means: np.ndarray) -> dict:
     return {name: round(float(value), 4) for name, value in zip(names, means, strict=True)}
 
 
-def _quick_pair_rows(crops, config, generator) -> tuple[torch.Tensor, ...] | None:
-    """Crop pass, shop photo pass and pair indices of a batch of pairs, or None without
-    pairs or pair losses.
+def _quick_pair_batch(crops, cloths, pair_tags, config, generator):
+    """A batch of pairs: features (2P, C), P crops then their P shop photos, and their
+    fixed tag targets and masks ((2P, T) each).
 
-    Their crops and shop photos go through the head in the same forward as the catalog
-    rows, so the head's BatchNorm normalises every row with one batch's statistics, as its
-    running statistics will at inference (separate forwards made the running mean two
-    thirds street/shop)."""
-    if crops.shape[1] == 0 or not (config.pair_loss_weight or config.pair_tag_weight):
-        return None
+    They go through the head in the same forward as the catalog rows, so the head's
+    BatchNorm normalises every row with one batch's statistics, as its running statistics
+    will at inference (separate forwards made the running mean two thirds street/shop)."""
     passes, count, _ = crops.shape
     rows = torch.randperm(count, generator=generator)[: config.pair_batch_size]
     crop_pass = torch.randint(passes, (len(rows),), generator=generator)
     cloth_pass = torch.randint(passes, (len(rows),), generator=generator)
-    return crop_pass, cloth_pass, rows
+    features = torch.cat([crops[crop_pass, rows], cloths[cloth_pass, rows]])  # (2P, C)
+    targets = tuple(torch.cat([tensor[rows]] * 2) for tensor in pair_tags)  # (2P, T) each
+    return features, targets
 
 
 @torch.inference_mode()
@@ -512,7 +512,7 @@ def _train_full_epoch(model: TagEmbedder, optimizer, data, config, epoch, device
         _set_learning_rate(optimizer, config, epoch + step / steps)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             count = len(images)
-            if pair_batches is not None:  # one forward: BN sees one batch (see _quick_pair_rows)
+            if pair_batches is not None:  # one forward: BN sees one batch (_quick_pair_batch)
                 crops, cloths = next(pair_batches)  # (P, 3, S, S) each
                 images = torch.cat([images, crops, cloths])  # (B + 2P, 3, S, S)
             images = images.to(device, memory_format=torch.channels_last, non_blocking=True)
