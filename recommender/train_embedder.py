@@ -7,10 +7,11 @@ the catalog photos of the same step (InfoNCE; the catalog photos play the distra
 the search gallery). Pairs are split by md5 of the person file name
 (`recommender.data.pairs.pair_split`); only "train" pairs are used here.
 
-Pair tagsets (quick mode). InfoNCE alone spreads the pairs, all tops, over the whole tag
-space, so the head first learns the catalog tags alone (`--pair-warmup-epochs`); then each
-pair's shop photo gets the head's predicted tagset as fixed targets, which its crop and
-itself keep (`--pair-tag-weight`). The full mode has no such targets yet.
+Pair tagsets. InfoNCE alone spreads the pairs, all tops, over the whole tag space, so the
+model first learns the catalog tags alone (`--pair-warmup-epochs`); then each pair's clean
+shop photo gets the model's predicted tagset as fixed targets, which its crop and itself
+keep (`--pair-tag-weight`). Both modes do this; the full mode predicts with the backbone
+fine-tuned so far.
 
 Modes. --quick freezes the backbone, caches pooled features of a clean pass and
 `--augment-passes` augmented passes under OUT/feature_cache, and trains the head only.
@@ -32,6 +33,7 @@ import math
 import subprocess
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -89,8 +91,8 @@ class TrainConfig:
     pair_batch_size: int = 64
     augment_passes: int = 1
     pair_loss_weight: float = 1.0
-    pair_tag_weight: float = 1.0  # pairs keep the tags predicted for the shop photo (quick)
-    pair_warmup_epochs: int = 10  # quick mode: tags only, then the pairs join
+    pair_tag_weight: float = 1.0  # pairs keep the tags predicted for their shop photo
+    pair_warmup_epochs: int = -1  # tags-only epochs before the pairs join; -1: 10 quick, 2 full
     catalog_negatives: bool = True  # catalog photos of the step are InfoNCE distractors
     trainable_blocks: int = 2
     pooled_stages: tuple[int, ...] = (3, 4, 5)  # mid-level stages pooled beside the last
@@ -112,6 +114,11 @@ class TrainConfig:
             epochs=self.epochs or (40 if self.quick else 6),
             learning_rate=self.learning_rate or (2e-3 if self.quick else 1e-3),
             batch_size=self.batch_size or (256 if self.quick else 32),
+            pair_warmup_epochs=(
+                self.pair_warmup_epochs
+                if self.pair_warmup_epochs >= 0
+                else (10 if self.quick else 2)
+            ),
         )
 
 
@@ -332,7 +339,9 @@ def _train_quick(config, data, model: TagEmbedder, device) -> dict:
             and bool(config.pair_loss_weight or config.pair_tag_weight)
         )
         if with_pairs and pair_tags is None:
-            pair_tags = _pair_tags(config, head, cloths[0], data.vocabulary, device)
+            pair_tags = _pair_tags(
+                config, data.vocabulary, lambda: _head_logits(head, cloths[0], device)
+            )
         head.train()
         order = torch.randperm(len(train_x), generator=generator)
         totals = np.zeros(3)
@@ -401,23 +410,30 @@ def _pair_losses(
     return pair_loss, masked_tag_loss(logits[count:].float(), *pair_targets)
 
 
-@torch.inference_mode()
-def _pair_tags(config, head, cloths: torch.Tensor, vocabulary, device):
-    """Fixed tag targets of the pairs: the warmed-up head's tagset for each clean shop photo.
+def _pair_tags(config, vocabulary, cloth_logits: Callable[[], torch.Tensor]):
+    """Fixed tag targets of the pairs: the warmed-up model's tagset for each clean shop photo.
 
-    Shop photos are in the catalog's domain, so after the tags-only warm-up the head reads
-    them well; the targets stay fixed from then on (saved with the run for an exact
-    resume), so the pairs cannot drag them along. Groups below p = 0.5 are masked out."""
+    `cloth_logits()` gives the (M, T) logits of the training pairs' clean shop photos (it
+    is not called when a resumed run reuses its saved targets). Shop photos are in the
+    catalog's domain, so after the tags-only warm-up the model reads them well; the
+    targets stay fixed from then on (saved with the run for an exact resume), so the pairs
+    cannot drag them along. Groups below p = 0.5 are masked out."""
     path = config.out_dir / PAIR_TAGS
     if config.resume and path.is_file():
         saved = torch.load(path, map_location="cpu", weights_only=True)
         return saved["targets"], saved["masks"]
-    head.eval()
-    _, logits = head(cloths.to(device))  # (M, T)
-    targets, masks = pseudo_tag_targets(logits.cpu(), list(vocabulary.slices().values()))
+    logits = cloth_logits().float().cpu()  # (M, T)
+    targets, masks = pseudo_tag_targets(logits, list(vocabulary.slices().values()))
     config.out_dir.mkdir(parents=True, exist_ok=True)
     torch.save({"targets": targets, "masks": masks}, path)
     return targets, masks
+
+
+@torch.inference_mode()
+def _head_logits(head: EmbeddingHead, pooled: torch.Tensor, device) -> torch.Tensor:
+    """The head's logits (N, T) for pooled features (N, C), in eval mode."""
+    head.eval()
+    return head(pooled.to(device))[1]
 
 
 def _loss_metrics(means: np.ndarray) -> dict:
@@ -468,17 +484,26 @@ def _train_full(config, data, model: TagEmbedder, device) -> dict:
     start = _resume(config, model, optimizer)
     entry = get_weight_entry(WEIGHTS)
     val_refs = _catalog_refs(data.val_items)
+    cloth_refs = [ImageRef(pair.cloth_path) for pair in data.train_pairs]
     metrics: dict = {}
+    pair_tags = None
     for epoch in range(start, config.epochs):
-        torch.manual_seed(config.seed * 1000 + epoch)
-        losses = _train_full_epoch(model, optimizer, data, config, epoch, device)
-        val_pooled = compute_pooled_features(
-            model.backbone,
-            ImageRefDataset(val_refs, entry.transforms()),
-            device=device,
-            workers=config.workers,
-            **model.config.pooling,
+        with_pairs = (
+            epoch >= config.pair_warmup_epochs
+            and len(data.train_pairs) >= 2
+            and bool(config.pair_loss_weight or config.pair_tag_weight)
         )
+        if with_pairs and pair_tags is None:
+            pair_tags = _pair_tags(
+                config,
+                data.vocabulary,
+                lambda: _full_logits(model, cloth_refs, entry, config, device),
+            )
+        torch.manual_seed(config.seed * 1000 + epoch)
+        losses = _train_full_epoch(
+            model, optimizer, data, config, epoch, device, pair_tags if with_pairs else None
+        )
+        val_pooled = _full_pooled(model, val_refs, entry, config, device)
         metrics = {
             "epoch": epoch,
             **losses,
@@ -488,7 +513,29 @@ def _train_full(config, data, model: TagEmbedder, device) -> dict:
     return metrics
 
 
-def _train_full_epoch(model: TagEmbedder, optimizer, data, config, epoch, device) -> dict:
+def _full_pooled(model: TagEmbedder, refs: list[ImageRef], entry, config, device) -> np.ndarray:
+    """Pooled features (N, C) of clean (unaugmented) images with the current backbone."""
+    return compute_pooled_features(
+        model.backbone,
+        ImageRefDataset(refs, entry.transforms()),
+        device=device,
+        workers=config.workers,
+        **model.config.pooling,
+    )
+
+
+def _full_logits(model: TagEmbedder, refs: list[ImageRef], entry, config, device):
+    """The model's logits (N, T) for clean images (the backbone is left in eval mode;
+    `_set_train_mode` restores training mode at the next epoch)."""
+    pooled = torch.from_numpy(_full_pooled(model, refs, entry, config, device))
+    return _head_logits(model.head, pooled, device)
+
+
+def _train_full_epoch(
+    model: TagEmbedder, optimizer, data, config, epoch, device, pair_tags=None
+) -> dict:
+    """One epoch over the catalog train split; with `pair_tags` ((M, T) targets and masks
+    of the training pairs), each step also takes a batch of pairs."""
     entry = get_weight_entry(WEIGHTS)
     augment = TrainAugment(input_size=entry.input_size, mean=entry.mean, std=entry.std)
     generator = torch.Generator().manual_seed(config.seed * 1000 + epoch)
@@ -503,7 +550,9 @@ def _train_full_epoch(model: TagEmbedder, optimizer, data, config, epoch, device
         data.train_items, data.vocabulary, augment, seed=config.seed, epoch=epoch
     )
     loader = DataLoader(catalog, batch_size=min(config.batch_size, len(catalog)), **loader_options)
-    pair_batches = _pair_batches(data, augment, config, epoch, loader_options)
+    pair_batches = None
+    if pair_tags is not None:
+        pair_batches = _pair_batches(data, augment, config, epoch, loader_options)
     _set_train_mode(model)
     totals, steps = np.zeros(3), len(loader)
     for step, (images, targets, masks) in enumerate(
@@ -511,15 +560,18 @@ def _train_full_epoch(model: TagEmbedder, optimizer, data, config, epoch, device
     ):
         _set_learning_rate(optimizer, config, epoch + step / steps)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            count = len(images)
+            count, pair_targets = len(images), None
             if pair_batches is not None:  # one forward: BN sees one batch (_quick_pair_batch)
-                crops, cloths = next(pair_batches)  # (P, 3, S, S) each
+                crops, cloths, rows = next(pair_batches)  # (P, 3, S, S) each, (P,)
                 images = torch.cat([images, crops, cloths])  # (B + 2P, 3, S, S)
+                pair_targets = tuple(
+                    torch.cat([tensor[rows]] * 2).to(device) for tensor in pair_tags
+                )  # (2P, T) each
             images = images.to(device, memory_format=torch.channels_last, non_blocking=True)
             embedding, logits = model.forward_all(images)  # (B + 2P, D), (B + 2P, T)
             tag_loss = masked_tag_loss(logits[:count].float(), targets.to(device), masks.to(device))
             pair_loss, pair_tag_loss = _pair_losses(
-                embedding, logits, count, config.catalog_negatives
+                embedding, logits, count, config.catalog_negatives, pair_targets
             )
         loss = (
             tag_loss + config.pair_loss_weight * pair_loss + config.pair_tag_weight * pair_tag_loss
@@ -532,15 +584,14 @@ def _train_full_epoch(model: TagEmbedder, optimizer, data, config, epoch, device
 
 
 def _pair_batches(data, augment, config, epoch, loader_options):
-    """An endless iterator of (crop, cloth) batches, or None without enough training pairs."""
-    if len(data.train_pairs) < 2 or config.pair_loss_weight == 0:  # no pair tags in full mode
-        return None
+    """An endless iterator of (crops, shop photos, pair indices) batches of training pairs."""
     pairs = PairImageDataset(
         data.train_pairs,
         augment,
         seed=config.seed,
         epoch=epoch,
         box_jitter=BoxJitter() if config.box_jitter else None,
+        with_index=True,
     )
     size = min(config.pair_batch_size, config.batch_size, len(pairs))
     return itertools.cycle(DataLoader(pairs, batch_size=size, **loader_options))
@@ -583,7 +634,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         "--pair-tag-weight",
         type=float,
         default=1.0,
-        help="weight of the pairs keeping their shop photo's predicted tags (quick mode)",
+        help="weight of the pairs keeping their shop photo's predicted tags",
     )
     parser.add_argument(
         "--no-catalog-negatives",
@@ -591,7 +642,10 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         help="street crops compete with the other pairs' shop photos only",
     )
     parser.add_argument(
-        "--pair-warmup-epochs", type=int, default=10, help="quick mode: tags-only epochs first"
+        "--pair-warmup-epochs",
+        type=int,
+        default=-1,
+        help="tags-only epochs before the pairs join (-1: 10 quick, 2 full)",
     )
     parser.add_argument("--trainable-blocks", type=int, default=2, help="-1: whole backbone")
     parser.add_argument(

@@ -105,7 +105,8 @@ def crop_box(
 
 
 class PairImageDataset(Dataset):
-    """Pairs -> (augmented person top crop (3, S, S), augmented shop photo (3, S, S))."""
+    """Pairs -> (augmented person top crop (3, S, S), augmented shop photo (3, S, S)), and
+    the pair's index with `with_index` (to look up per-pair targets)."""
 
     def __init__(
         self,
@@ -115,8 +116,10 @@ class PairImageDataset(Dataset):
         seed: int = 0,
         epoch: int = 0,
         box_jitter: BoxJitter | None = None,
+        with_index: bool = False,
     ) -> None:
         self.pairs = list(pairs)
+        self.with_index = with_index
         self.augment = augment
         self.seed = seed
         self.epoch = epoch
@@ -125,9 +128,12 @@ class PairImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(
+        self, index: int
+    ) -> tuple[torch.Tensor, torch.Tensor] | tuple[torch.Tensor, torch.Tensor, int]:
         pair = self.pairs[index]
         rng = np.random.default_rng([self.seed, self.epoch, index])
         box = self.box_jitter(pair.box, rng) if self.box_jitter else pair.box
         crop = crop_box(load_image(pair.person_path), box)
-        return self.augment(crop, rng), self.augment(load_image(pair.cloth_path), rng)
+        views = (self.augment(crop, rng), self.augment(load_image(pair.cloth_path), rng))
+        return (*views, index) if self.with_index else views

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from recommender.checkpoints import load_checkpoint
 from recommender.embed import ImageEmbedder
@@ -65,11 +66,20 @@ def test_quick_training_end_to_end_resumes_and_reuses_cached_features(data_root,
     assert np.isclose(np.linalg.norm(vectors), 1.0, atol=1e-5)
 
 
-def test_full_mode_runs_an_epoch(data_root, tmp_path) -> None:
-    config = _config(data_root, tmp_path, quick=False, epochs=1, trainable_blocks=1, max_items=5)
-    path = train(replace(config, batch_size=2, pair_batch_size=2))
+def test_full_mode_warms_up_on_tags_then_trains_pairs_with_fixed_tagsets(data_root, tmp_path):
+    config = _config(data_root, tmp_path, quick=False, epochs=1, trainable_blocks=1)
+    config = replace(config, batch_size=2, pair_batch_size=2)
+    warm = load_checkpoint(train(config))
+    assert warm.metrics["pair_loss"] == 0 and not (tmp_path / "pair_tags.pt").exists()
 
-    assert load_checkpoint(path).name == "tag-embedder-full"
+    path = train(replace(config, epochs=2, resume=True))
+
+    checkpoint = load_checkpoint(path)
+    assert checkpoint.name == "tag-embedder-full" and checkpoint.metrics["epoch"] == 1
+    assert checkpoint.metrics["pair_loss"] > 0 and checkpoint.metrics["pair_tag_loss"] > 0
+    saved = torch.load(tmp_path / "pair_tags.pt", weights_only=True)
+    assert saved["targets"].shape == saved["masks"].shape
+    assert saved["targets"].shape[1] == checkpoint.vocabulary.size
 
 
 def test_cli_arguments_map_to_config(tmp_path) -> None:
@@ -86,7 +96,10 @@ def test_cli_sets_the_head_layout_and_the_pair_losses(tmp_path) -> None:
 
     assert default.grid_stages == (0,) and default.hidden_dim == 1024
     assert plain.grid_stages == () and plain.hidden_dim == 0
-    assert default.catalog_negatives and default.pair_warmup_epochs == 10
+    assert default.catalog_negatives and default.pair_warmup_epochs == -1
+    assert default.resolved().pair_warmup_epochs == 2  # full mode
+    quick = parse_args(["--data-dir", "d", "--out", str(tmp_path), "--quick"])
+    assert quick.resolved().pair_warmup_epochs == 10
     pairs = parse_args(
         ["--data-dir", "d", "--out", str(tmp_path), "--no-catalog-negatives"]
         + ["--pair-warmup-epochs", "3", "--pair-tag-weight", "0.5"]
@@ -96,8 +109,6 @@ def test_cli_sets_the_head_layout_and_the_pair_losses(tmp_path) -> None:
 
 
 def test_feature_cache_keeps_grid_features_apart(data_root, tmp_path) -> None:
-    import torch
-
     from recommender.data.feature_cache import ImageRef, ImageRefDataset, cached_pooled_features
     from recommender.models.backbones import build_backbone
     from recommender.weights import get_weight_entry
