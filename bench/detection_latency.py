@@ -2,13 +2,16 @@
 
 python bench/detection_latency.py --data-dir ../shared/data --out var/bench/detection.json
     [--checkpoint PATH] [--image street/photos/0001.jpg] [--repeats 20] [--threads N]
-    [--compare-unfused] [--embedder CKPT] [--device cuda]
+    [--compare-unfused] [--embedder CKPT] [--device cuda] [--precision auto]
 
 `--compare-unfused` also times the same detector without BatchNorm folding, interleaved
 call by call with the folded one, so both see the same machine state; it reports both
 medians and the largest difference between their class maps. `--embedder` also times the
 whole analysis of the photo (`LookAnalyzer.analyse`: detection, then one batched embedding
 of every item's crop with its tags), the figure the latency target is set for.
+`--precision` (default auto, as the workers run) picks the detector's compute dtype; where
+that is not float32, a float32 detector is timed interleaved with it (`float32`,
+`speedup_over_float32`, and `look.float32` with `--embedder`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as `python bench/...`
 
 from recommender.detect import FashionDetector, detector_from_checkpoint, zero_shot_detector
+from recommender.devices import PRECISIONS
 from recommender.images import load_image
 
 
@@ -40,15 +44,22 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--compare-unfused", action="store_true")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="the detector's compute dtype (auto, as the workers: bfloat16 where the device "
+        "has it natively); other than float32, a float32 detector is timed beside it",
+    )
     parser.add_argument("--embedder", type=Path, default=None, help="also time detect + embed")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     detector = (
-        detector_from_checkpoint(args.checkpoint, device=args.device)
+        detector_from_checkpoint(args.checkpoint, device=args.device, precision=args.precision)
         if args.checkpoint
-        else zero_shot_detector(device=args.device)
+        else zero_shot_detector(device=args.device, precision=args.precision)
     )
     detectors = {"bn_folded": detector}
     if args.compare_unfused:
@@ -58,6 +69,11 @@ def main() -> None:
             detector.config,
             fold_batchnorm=False,
             device=args.device,
+            precision=args.precision,
+        )
+    if detector.precision != torch.float32:
+        detectors["float32"] = FashionDetector(
+            detector.backbone, detector.head, detector.config, device=args.device
         )
     image = load_image(args.data_dir / args.image)
     runs = {name: candidate.detect for name, candidate in detectors.items()}
@@ -67,6 +83,8 @@ def main() -> None:
 
         embedder = ImageEmbedder.from_checkpoint(args.embedder, device=args.device)
         runs["look"] = LookAnalyzer(detector, embedder).analyse
+        if "float32" in detectors:
+            runs["look_float32"] = LookAnalyzer(detectors["float32"], embedder).analyse
     outputs = {}
     for _ in range(2):  # warm-up: allocator and oneDNN kernel selection
         for name, run in runs.items():
@@ -88,6 +106,7 @@ def main() -> None:
         "repeats": args.repeats,
         "torch_threads": torch.get_num_threads(),
         "device": args.device,
+        "precision": str(detector.precision).removeprefix("torch."),
         "machine": platform.processor() or platform.machine(),
     }
     if args.embedder:
@@ -96,6 +115,13 @@ def main() -> None:
             "items": len(outputs["look"]),
             **_stats(timings["look"]),
         }
+        if "look_float32" in timings:
+            result["look"]["float32"] = _stats(timings["look_float32"])
+    if "float32" in detectors:
+        result["float32"] = _stats(timings["float32"])
+        result["speedup_over_float32"] = round(
+            result["float32"]["median_ms"] / result["median_ms"], 3
+        )
     if args.compare_unfused:
         result["unfused"] = _stats(timings["unfused"])
         result["speedup"] = round(result["unfused"]["median_ms"] / result["median_ms"], 3)

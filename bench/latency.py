@@ -158,14 +158,17 @@ def _detection_latency(plan: LatencyPlan, section: SectionResult) -> None:
     result = json.loads(out.read_text())
     section.details["detection"] = result
     unfused = result.get("unfused", {}).get("median_ms")
+    float32 = result.get("float32", {}).get("median_ms")
+    baseline, label = (float32, "float32") if float32 else (unfused, "batch norm not folded")
     section.add(
         f"detection alone, one {result['image_size'][0]}x{result['image_size'][1]} photo, "
-        f"{'trained' if plan.detector else 'zero-shot'} detector, {plan.device}",
+        f"{'trained' if plan.detector else 'zero-shot'} detector, {plan.device}, "
+        f"{result.get('precision', 'float32')}",
         "median",
         result["median_ms"],
         "ms",
-        baseline=unfused,
-        baseline_label="batch norm not folded" if unfused else None,
+        baseline=baseline,
+        baseline_label=label if baseline else None,
         higher_is_better=False,
         headline=True,
     )
@@ -176,6 +179,8 @@ def _detection_latency(plan: LatencyPlan, section: SectionResult) -> None:
             "median",
             look["median_ms"],
             "ms",
+            baseline=look.get("float32", {}).get("median_ms"),
+            baseline_label="float32 detector" if "float32" in look else None,
             higher_is_better=False,
             headline=True,
         )

@@ -50,6 +50,7 @@ def zero_shot_detector(
     config: DetectorConfig | None = None,
     mapping: Mapping[int, str] = IMAGENET_TO_FASHION,
     device: str = "cpu",
+    precision: str = "float32",
 ) -> FashionDetector:
     """A detector reading fashion classes off the ImageNet classifier (no training).
 
@@ -59,7 +60,7 @@ def zero_shot_detector(
     config = config or ZERO_SHOT_CONFIG
     backbone = backbone or build_backbone("efficientnet_lite0")
     head = zero_shot_head(backbone.classifier, FASHION_CLASSES, imagenet_groups(mapping))
-    return FashionDetector(backbone, head, config, device=device)
+    return FashionDetector(backbone, head, config, device=device, precision=precision)
 
 
 def trained_head(checkpoint: DetectorCheckpoint, in_features: int) -> CamHead:
@@ -76,6 +77,7 @@ def detector_from_checkpoint(
     config: DetectorConfig | None = None,
     expected_sha256: str | None = None,
     device: str = "cpu",
+    precision: str = "float32",
 ) -> FashionDetector:
     """A trained detector; its tuned config is used unless `config` overrides it.
 
@@ -94,4 +96,4 @@ def detector_from_checkpoint(
     head = trained_head(checkpoint, backbone.feature_dim)
     tuned = DetectorConfig.from_dict(checkpoint.config.get("detector", {}))
     logger.info("loaded detector %s (code %s)", path, checkpoint.code_version)
-    return FashionDetector(backbone, head, config or tuned, device=device)
+    return FashionDetector(backbone, head, config or tuned, device=device, precision=precision)

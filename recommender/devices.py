@@ -18,3 +18,28 @@ def resolve_device(requested: str | torch.device = "cpu") -> torch.device:
     if device.type not in ("cpu", "cuda"):
         raise ValueError(f"unsupported device {requested!r}: use 'cpu' or 'cuda[:index]'")
     return device
+
+
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def native_bfloat16(device: torch.device) -> bool:
+    """Whether the device computes bfloat16 convolutions natively (CUDA with bf16 support,
+    or a CPU with AVX-512 BF16 / AMX that oneDNN uses); elsewhere bf16 is emulated, slower."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bool(
+        torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    )
+
+
+def resolve_precision(requested: str, device: torch.device) -> torch.dtype:
+    """The compute dtype of inference: "float32", "bfloat16", or "auto" (bfloat16 where the
+    device computes it natively, else float32)."""
+    if requested not in PRECISIONS:
+        raise ValueError(f"unsupported precision {requested!r}: use one of {', '.join(PRECISIONS)}")
+    if requested == "auto":
+        return torch.bfloat16 if native_bfloat16(device) else torch.float32
+    if requested == "bfloat16" and not native_bfloat16(device):
+        logger.warning("bfloat16 on %s is emulated: expect it to be slower than float32", device)
+    return torch.bfloat16 if requested == "bfloat16" else torch.float32

@@ -20,11 +20,12 @@ def get_detector():
     from recommender.detect import detector_from_checkpoint, zero_shot_detector
     from shop.services.embeddings import inference_device
 
+    options = {"device": inference_device(), "precision": settings.DETECTOR_PRECISION}
     checkpoint = newest_checkpoint(settings.MODEL_DIR, "detector.pt")
     if checkpoint is None:
-        return zero_shot_detector(device=inference_device())
+        return zero_shot_detector(**options)
     logger.info("detector from %s", checkpoint)
-    return detector_from_checkpoint(checkpoint, device=inference_device())
+    return detector_from_checkpoint(checkpoint, **options)
 
 
 def image_heatmap_png(*, image_id: int) -> bytes:

@@ -30,6 +30,7 @@ from recommender.data.street import (
 )
 from recommender.detection.boxes import Box, iou
 from recommender.detection.detector import BASELINE_CONFIG, DetectorConfig, FashionDetector
+from recommender.devices import PRECISIONS
 from recommender.fashion_classes import (
     BASELINE_IMAGENET_TO_FASHION,
     CORLOC_CLASSES,
@@ -257,17 +258,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--baseline-from", type=Path, default=None, help="reuse the baseline row of a metrics JSON"
     )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="float32",
+        help="the detector's compute dtype (auto: bfloat16 where the device has it natively)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     split = None if args.split == "all" else args.split
     baseline = zero_shot_detector(config=BASELINE_CONFIG, mapping=BASELINE_IMAGENET_TO_FASHION)
     detectors = {"zero_shot_baseline": baseline}
     if args.checkpoint is not None:
-        detectors["trained"] = detector_from_checkpoint(args.checkpoint, backbone=baseline.backbone)
+        detectors["trained"] = detector_from_checkpoint(
+            args.checkpoint, backbone=baseline.backbone, precision=args.precision
+        )
     reused = _reused_baseline(args.baseline_from, split)
     if reused is not None:
         del detectors["zero_shot_baseline"]
     results = evaluate(detectors, args.data_dir, split=split)
+    for name, detector in detectors.items():
+        results[name]["precision"] = str(detector.precision).removeprefix("torch.")
     if reused is not None:
         results["zero_shot_baseline"] = reused
         detectors = {"zero_shot_baseline": baseline, **detectors}

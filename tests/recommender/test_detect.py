@@ -174,3 +174,29 @@ def test_zoom_takes_a_closer_look_inside_one_window_per_class(
         height, width = before[name][1].shape
         assert (bottom - top + 1) * (right - left + 1) < height * width  # ... in a window only
     assert zoomed.detect(image, classes=["footwear"])
+
+
+def test_bfloat16_detector_computes_nearly_the_same_maps_in_float32(
+    zero_shot: FashionDetector, data_dir: Path
+) -> None:
+    image = load_image(data_dir / "street" / "photos" / "0001.jpg")
+    plain = zero_shot.with_config(short_side=224, window_sizes=(), zoom=False)
+    low = FashionDetector(
+        plain.backbone, plain.head, plain.config, precision="bfloat16"
+    )  # bf16 autocast is emulated where the CPU lacks it: slower, same answer
+
+    before = plain.class_maps(image, classes=["footwear", "top"])
+    after = low.class_maps(image, classes=["footwear", "top"])
+
+    assert low.precision == torch.bfloat16 and plain.precision == torch.float32
+    for name in ("footwear", "top"):
+        assert after[name][1].dtype == before[name][1].dtype
+        assert after[name][0] == pytest.approx(before[name][0], abs=0.05)
+        peak = before[name][1].max()
+        assert np.abs(after[name][1] - before[name][1]).mean() < 0.05 * peak
+        assert not np.array_equal(after[name][1], before[name][1])  # it did run in bf16
+
+
+def test_unknown_precision_is_refused(pretrained_backbone: Backbone) -> None:
+    with pytest.raises(ValueError, match="precision 'half'"):
+        zero_shot_detector(backbone=pretrained_backbone, precision="half")

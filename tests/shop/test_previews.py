@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from shop import previews
+
+
+@pytest.fixture
+def fresh_detector():
+    previews.get_detector.cache_clear()  # loaded once per process: reload with these settings
+    yield
+    previews.get_detector.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("setting", "dtype"), [("bfloat16", torch.bfloat16), ("float32", torch.float32)]
+)
+def test_detector_runs_in_the_configured_precision(
+    settings, tmp_path, fresh_detector, setting, dtype
+) -> None:
+    settings.MODEL_DIR = tmp_path  # no trained checkpoint: the zero-shot detector
+    settings.DETECTOR_PRECISION = setting
+
+    assert previews.get_detector().precision == dtype
+
+
+def test_unknown_precision_setting_is_refused_with_the_choices(
+    settings, tmp_path, fresh_detector
+) -> None:
+    settings.MODEL_DIR = tmp_path
+    settings.DETECTOR_PRECISION = "half"
+
+    with pytest.raises(ValueError, match="auto, float32, bfloat16"):
+        previews.get_detector()
