@@ -92,14 +92,16 @@ def test_a_class_threshold_overrides_the_global_one_for_that_class_only(
 
 def test_best_threshold_takes_the_best_corloc_and_breaks_ties_toward_the_middle() -> None:
     scores = {
-        0.2: {"top": 0.4, "bag": 0.1, "mean": 0.2},
-        0.4: {"top": 0.4, "bag": 0.3, "mean": 0.3},
-        0.7: {"top": 0.1, "bag": 0.5, "mean": 0.25},
+        0.2: {"top": 0.4, "bag": 0.1, "mean": 0.2, "eyewear": 0.0},
+        0.4: {"top": 0.4, "bag": 0.3, "mean": 0.3, "eyewear": 0.0},
+        0.7: {"top": 0.1, "bag": 0.5, "mean": 0.25, "eyewear": 0.1},
+        0.85: {"top": 0.4, "bag": 0.0, "mean": 0.1, "eyewear": 0.3},
     }
 
-    assert _best_threshold(scores, "top") == 0.4  # tie with 0.2: 0.4 is nearer the middle
+    assert _best_threshold(scores, "top") == 0.4  # tie with 0.2 and 0.85: 0.4 is nearest 0.45
     assert _best_threshold(scores, "bag") == 0.7
     assert _best_threshold(scores, "mean") == 0.4
+    assert _best_threshold(scores, "eyewear") == 0.85
 
 
 def _street_subset(street: Path, root: Path, *, split: str, count: int) -> Path:
