@@ -126,3 +126,23 @@ def test_feature_cache_keeps_grid_features_apart(data_root, tmp_path) -> None:
     assert pooled.shape == (1, 1280 + 80) and gridded.shape == (1, 1280 + 80 + 16 * 49)
     np.testing.assert_array_equal(gridded, again)
     np.testing.assert_allclose(gridded[:, :1360], pooled, rtol=1e-5, atol=1e-5)
+
+
+def test_pair_batches_go_on_past_one_pass_by_reading_the_loader_again() -> None:
+    from torch.utils.data import DataLoader
+
+    from recommender.train_embedder import _endless
+
+    class Counted(DataLoader):
+        passes = 0
+
+        def __iter__(self):
+            Counted.passes += 1
+            return super().__iter__()
+
+    batches = _endless(Counted(list(range(3)), batch_size=2))
+
+    drawn = [next(batches).tolist() for _ in range(5)]
+
+    assert drawn == [[0, 1], [2], [0, 1], [2], [0, 1]]
+    assert Counted.passes == 3  # read again each pass, nothing kept to replay
