@@ -28,9 +28,11 @@ def native_bfloat16(device: torch.device) -> bool:
     or a CPU with AVX-512 BF16 / AMX that oneDNN uses); elsewhere bf16 is emulated, slower."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    return bool(
-        torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    )
+    try:  # a private operator of PyTorch's oneDNN bindings: absent means "do not know"
+        supported = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    except (AttributeError, RuntimeError):
+        return False
+    return bool(torch.backends.mkldnn.is_available() and supported)
 
 
 def resolve_precision(requested: str, device: torch.device) -> torch.dtype:

@@ -128,7 +128,7 @@ class FashionDetector:
         # `fold_batchnorm=False` keeps the plain network (the latency benchmark's baseline).
         self.device = resolve_device(device)
         # bfloat16 runs the backbone under autocast (maps and boxes stay float32): on a CPU
-        # with AVX-512 BF16 it took about half the time of float32 (`resolve_precision`).
+        # with AVX-512 BF16 a photo took two thirds of the float32 time (`resolve_precision`).
         self.precision = resolve_precision(precision, self.device)
         self._inference_backbone = (
             fuse_batchnorm(self.backbone) if fold_batchnorm else self.backbone

@@ -26,3 +26,10 @@ def test_forced_bfloat16_without_native_support_warns(monkeypatch, caplog) -> No
 def test_unknown_precision_names_the_choices() -> None:
     with pytest.raises(ValueError, match="auto, float32, bfloat16"):
         resolve_precision("fp16", torch.device("cpu"))
+
+
+def test_a_cpu_whose_bf16_support_cannot_be_read_counts_as_not_native(monkeypatch) -> None:
+    monkeypatch.setattr(torch.ops, "mkldnn", object())  # a PyTorch without the private probe
+
+    assert devices.native_bfloat16(torch.device("cpu")) is False
+    assert resolve_precision("auto", torch.device("cpu")) == torch.float32
