@@ -145,6 +145,22 @@ def scale_box(box: Box, scale_x: float, scale_y: float, offset: tuple[int, int] 
     )
 
 
+def resize_box(box: Box, factor_x: float, factor_y: float) -> Box:
+    """The box widened by `factor_x` and heightened by `factor_y` about its centre (not
+    clipped); factors of 1 return it unchanged."""
+    if factor_x == 1 and factor_y == 1:
+        return box
+    x1, y1, x2, y2 = box
+    centre_x, centre_y = (x1 + x2) / 2, (y1 + y2) / 2
+    half_width, half_height = (x2 - x1) * factor_x / 2, (y2 - y1) * factor_y / 2
+    return (
+        int(np.floor(centre_x - half_width)),
+        int(np.floor(centre_y - half_height)),
+        int(np.ceil(centre_x + half_width)),
+        int(np.ceil(centre_y + half_height)),
+    )
+
+
 def zoom_window(box: Box, width: int, height: int, *, scale: float, min_side: float) -> Box:
     """A square around `box` for a closer second look, inside a width x height image.
 

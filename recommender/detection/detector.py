@@ -28,6 +28,7 @@ from recommender.detection.boxes import (
     heatmap_boxes,
     largest_contour_box,
     merge_boxes,
+    resize_box,
     scale_box,
     sliding_windows,
     zoom_window,
@@ -62,6 +63,10 @@ class DetectorConfig:
     # Per-class overrides of `relative_threshold`: a dress fills a large, even region of
     # its map, sunglasses a small peak, so one cut-off does not fit every class.
     class_thresholds: Mapping[str, float] = field(default_factory=dict)
+    # Per-class (width, height) factors applied to each final box about its centre: the
+    # region above a map's threshold can be off in one direction for a whole class (on the
+    # val split: bag boxes too wide, trouser boxes too short). Tuned there like thresholds.
+    class_box_scales: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     absolute_threshold: float = 0.0
     presence_threshold: float = 0.5
     # Localise at least this many of the most probable classes (each at least
@@ -83,6 +88,9 @@ class DetectorConfig:
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
         values["class_thresholds"] = dict(self.class_thresholds)
+        values["class_box_scales"] = {
+            name: list(factors) for name, factors in self.class_box_scales.items()
+        }
         return values
 
     def threshold_for(self, class_name: str) -> float:
@@ -97,6 +105,11 @@ class DetectorConfig:
         if "class_thresholds" in known:
             known["class_thresholds"] = {
                 str(name): float(value) for name, value in known["class_thresholds"].items()
+            }
+        if "class_box_scales" in known:
+            known["class_box_scales"] = {
+                str(name): (float(factors[0]), float(factors[1]))
+                for name, factors in known["class_box_scales"].items()
             }
         return cls(**known)
 
@@ -178,9 +191,15 @@ class FashionDetector:
         for class_name, (probability, heatmap) in maps.items():
             normalised = _normalise(heatmap, image_size) if return_heatmaps else None
             scale_x, scale_y = width / heatmap.shape[1], height / heatmap.shape[0]
+            factors = self.config.class_box_scales.get(class_name, (1.0, 1.0))
             for scored in self._boxes(heatmap, class_name):
                 box = _clip(
-                    scale_box(scored.box, scale_x, scale_y, offset),
+                    scale_box(
+                        _clip(resize_box(scored.box, *factors), *heatmap.shape[::-1]),
+                        scale_x,
+                        scale_y,
+                        offset,
+                    ),
                     width + offset[0],
                     height + offset[1],
                 )

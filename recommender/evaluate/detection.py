@@ -12,6 +12,7 @@ items (photo, class) hit by any detection at IoU >= 0.5; precision: share of det
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 from collections import defaultdict
@@ -123,6 +124,7 @@ def score_maps(
 # 0.7, 0.17 at 0.85); the finer steps up there keep the other classes' choices as before.
 THRESHOLD_GRID = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9)
 TIE_BREAK_THRESHOLD = 0.45  # equal CorLoc: the threshold nearest this (mid 0.2-0.7) wins
+BOX_SCALE_GRID = (0.8, 0.9, 1.0, 1.1, 1.2)  # per-class width and height factors of boxes
 PRESENCE_GRID = (0.3, 0.5)
 
 
@@ -165,7 +167,7 @@ def tune_detector_config(
         if best is None or scored["corloc"]["mean"] > best[0]:
             best = (scored["corloc"]["mean"], config)
     assert best is not None
-    tuned, metrics = best[1], {}
+    tuned, metrics = _tune_box_scales(detector, best[1], photo_maps, ground_truth), {}
     best_sum = -1.0
     for presence in PRESENCE_GRID:
         candidate = replace(tuned, presence_threshold=presence)
@@ -174,6 +176,44 @@ def tune_detector_config(
             best_sum, chosen, metrics = scored["precision"] + scored["recall"], candidate, scored
     logger.info("tuned on %s: %s -> CorLoc %.3f", split, chosen, metrics["corloc"]["mean"])
     return chosen, metrics
+
+
+def _tune_box_scales(
+    detector: FashionDetector,
+    config: DetectorConfig,
+    photo_maps: Sequence[PhotoMaps],
+    ground_truth: dict[str, list[GroundTruthBox]],
+) -> DetectorConfig:
+    """Each class's (width, height) box factors with its best CorLoc on the maps; ties go
+    to the pair nearest (1, 1), so a class keeps its boxes unless a change helps it."""
+    scores = {
+        factors: score_maps(
+            detector.with_config(
+                **{
+                    **config.to_dict(),
+                    "class_box_scales": {name: factors for name in FASHION_CLASSES},
+                }
+            ),
+            photo_maps,
+            ground_truth,
+        )["corloc"]
+        for factors in itertools.product(BOX_SCALE_GRID, repeat=2)
+    }
+    classes = [name for name in FASHION_CLASSES if name in scores[(1.0, 1.0)]]
+    chosen = {
+        name: max(
+            scores,
+            key=lambda factors: (
+                scores[factors][name],
+                -abs(factors[0] - 1) - abs(factors[1] - 1),
+            ),
+        )
+        for name in classes
+    }
+    return replace(
+        config,
+        class_box_scales={name: factors for name, factors in chosen.items() if factors != (1, 1)},
+    )
 
 
 def _best_threshold(scores: dict[float, dict[str, float]], name: str) -> float:

@@ -10,8 +10,14 @@ from recommender.detection.boxes import (
     iou,
     largest_contour_box,
     merge_boxes,
+    resize_box,
     sliding_windows,
 )
+
+
+def test_resize_box_scales_width_and_height_about_the_centre() -> None:
+    assert resize_box((10, 20, 30, 60), 1.0, 1.0) == (10, 20, 30, 60)
+    assert resize_box((10, 20, 30, 60), 0.8, 1.2) == (12, 16, 28, 64)
 
 
 def test_sliding_windows_cover_the_whole_image_inside_its_bounds() -> None:

@@ -133,6 +133,7 @@ def test_tuning_picks_grid_thresholds_per_class_at_least_as_good_as_one_threshol
 ) -> None:
     from recommender.detect import zero_shot_detector
     from recommender.evaluate.detection import (
+        BOX_SCALE_GRID,
         PRESENCE_GRID,
         THRESHOLD_GRID,
         compute_maps,
@@ -150,6 +151,30 @@ def test_tuning_picks_grid_thresholds_per_class_at_least_as_good_as_one_threshol
     assert tuned.box_rule in {"mass", "largest"} and tuned.presence_threshold in PRESENCE_GRID
     assert tuned.class_thresholds and set(tuned.class_thresholds) <= set(FASHION_CLASSES)
     assert set(tuned.class_thresholds.values()) <= set(THRESHOLD_GRID)
+    for width, height in tuned.class_box_scales.values():
+        assert {width, height} <= set(BOX_SCALE_GRID) and (width, height) != (1, 1)
     photo_maps = compute_maps(detector, read_street_photos(street, split="val"), desc="val")
     untuned = score_maps(detector, photo_maps, read_ground_truth_boxes(street))
     assert metrics["corloc"]["mean"] >= untuned["corloc"]["mean"]
+
+
+def test_class_box_scales_resize_that_class_s_boxes_inside_the_photo(pretrained_backbone) -> None:
+    from recommender.detect import zero_shot_detector
+
+    heatmap = np.zeros((20, 20), np.float32)
+    heatmap[5:15, 0:10] = 1.0
+    detector: FashionDetector = zero_shot_detector(
+        backbone=pretrained_backbone,
+        config=replace(
+            BASELINE_CONFIG, relative_threshold=0.5, class_box_scales={"bag": (1.2, 0.8)}
+        ),
+    )
+
+    found = detector.detections_from_maps({"top": (0.9, heatmap), "bag": (0.9, heatmap)}, (40, 40))
+
+    boxes = {detection.class_name: detection.box for detection in found}
+    assert boxes == {
+        "top": (0, 10, 20, 30),
+        "bag": (0, 12, 22, 28),
+    }  # bag: wider (clipped), shorter
+    assert DetectorConfig.from_dict(detector.config.to_dict()) == detector.config
