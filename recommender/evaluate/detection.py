@@ -325,7 +325,7 @@ def main(argv: list[str] | None = None) -> None:
         del detectors["zero_shot_baseline"]
     results = evaluate(detectors, args.data_dir, split=split)
     for name, detector in detectors.items():
-        results[name]["precision"] = str(detector.precision).removeprefix("torch.")
+        results[name]["dtype"] = str(detector.precision).removeprefix("torch.")  # compute
     if reused is not None:
         results["zero_shot_baseline"] = reused
         detectors = {"zero_shot_baseline": baseline, **detectors}

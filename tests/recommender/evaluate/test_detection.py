@@ -178,3 +178,21 @@ def test_class_box_scales_resize_that_class_s_boxes_inside_the_photo(pretrained_
         "bag": (0, 12, 22, 28),
     }  # bag: wider (clipped), shorter
     assert DetectorConfig.from_dict(detector.config.to_dict()) == detector.config
+
+
+def test_cli_writes_detection_metrics_with_the_compute_dtype_beside_them(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    import json
+
+    from recommender.evaluate.detection import main
+
+    street = _street_subset(data_dir / "street", tmp_path / "data" / "street", split="val", count=3)
+
+    main(["--data-dir", str(street.parent), "--out", str(tmp_path / "out"), "--split", "val"])
+
+    metrics = json.loads((tmp_path / "out" / "detection_metrics.json").read_text())
+    baseline = metrics["zero_shot_baseline"]
+    assert isinstance(baseline["precision"], float) and 0 <= baseline["precision"] <= 1
+    assert baseline["dtype"] == "float32"
+    assert (tmp_path / "out" / "corloc.png").stat().st_size > 0
