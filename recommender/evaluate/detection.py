@@ -191,14 +191,10 @@ def _tune_box_scales(
     """Each class's (width, height) box factors with its best CorLoc on the maps; ties go
     to the pair nearest (1, 1), and a class keeps its boxes unless a change wins at least
     `MIN_BOX_SCALE_GAIN`."""
+    tuned = detector.with_config(**config.to_dict())
     scores = {
         factors: score_maps(
-            detector.with_config(
-                **{
-                    **config.to_dict(),
-                    "class_box_scales": {name: factors for name in FASHION_CLASSES},
-                }
-            ),
+            tuned.with_config(class_box_scales={name: factors for name in FASHION_CLASSES}),
             photo_maps,
             ground_truth,
         )["corloc"]
