@@ -196,3 +196,28 @@ def test_cli_writes_detection_metrics_with_the_compute_dtype_beside_them(
     assert isinstance(baseline["precision"], float) and 0 <= baseline["precision"] <= 1
     assert baseline["dtype"] == "float32"
     assert (tmp_path / "out" / "corloc.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(("fixed", "kept"), [(40, True), (1, False)])
+def test_box_factors_are_kept_only_for_a_clear_val_gain(pretrained_backbone, fixed, kept) -> None:
+    from recommender.data.street import GroundTruthBox, StreetPhoto
+    from recommender.detect import zero_shot_detector
+    from recommender.evaluate.detection import PhotoMaps, _tune_box_scales
+
+    heatmap = np.zeros((20, 20), np.float32)
+    heatmap[5:15, 0:20] = 1.0  # every bag region spans the whole width ...
+    detector = zero_shot_detector(
+        backbone=pretrained_backbone, config=replace(BASELINE_CONFIG, relative_threshold=0.5)
+    )
+    photo_maps, truths = [], {}
+    for index in range(50):  # ... but only `fixed` bags are that much narrower
+        photo = StreetPhoto(f"photos/{index}.jpg", Path("unused"), 20, 20, frozenset(), "val")
+        photo_maps.append(PhotoMaps(photo, (20, 20), {"bag": (0.9, heatmap)}))
+        box = (6, 5, 14, 15) if index < fixed else (0, 5, 20, 15)
+        truths[photo.image] = [GroundTruthBox("bag", box)]
+
+    tuned = _tune_box_scales(detector, detector.config, photo_maps, truths)
+
+    assert ("bag" in tuned.class_box_scales) is kept
+    if kept:
+        assert tuned.class_box_scales["bag"][0] < 1
