@@ -106,7 +106,7 @@ def main() -> None:
         "repeats": args.repeats,
         "torch_threads": torch.get_num_threads(),
         "device": args.device,
-        "precision": str(detector.precision).removeprefix("torch."),
+        "precision": detector.precision_name,
         "machine": platform.processor() or platform.machine(),
     }
     if args.embedder:

@@ -258,6 +258,11 @@ class FashionDetector:
             selected += extra[: self.config.min_classes - len(selected)]
         return selected
 
+    @property
+    def precision_name(self) -> str:
+        """The compute dtype as reports write it: "float32" or "bfloat16"."""
+        return str(self.precision).removeprefix("torch.")
+
     def _features(self, batch: torch.Tensor) -> torch.Tensor:
         """The backbone's last feature maps (B, C, h, w) in float32, computed in `precision`."""
         low = self.precision != torch.float32

@@ -328,7 +328,7 @@ def main(argv: list[str] | None = None) -> None:
         del detectors["zero_shot_baseline"]
     results = evaluate(detectors, args.data_dir, split=split)
     for name, detector in detectors.items():
-        results[name]["dtype"] = str(detector.precision).removeprefix("torch.")  # compute
+        results[name]["dtype"] = detector.precision_name
     if reused is not None:
         results["zero_shot_baseline"] = reused
         detectors = {"zero_shot_baseline": baseline, **detectors}

@@ -224,7 +224,7 @@ def evaluate(
         "embedder": embedder.model_name,
         "detector": str(detector_path) if detector_path else "zero-shot",
         "detector_config": detector.config.to_dict(),
-        "detector_precision": str(detector.precision).removeprefix("torch."),
+        "detector_precision": detector.precision_name,
         "held_out_pairs": len(held_out),
         "limit": limit,
         "catalog_items": len(items),
