@@ -16,9 +16,13 @@ fine-tuned so far.
 Modes. --quick freezes the backbone, caches pooled features of a clean pass and
 `--augment-passes` augmented passes under OUT/feature_cache, and trains the head only.
 The full mode fine-tunes the last `--trainable-blocks` stages with on-the-fly augmentation;
-on CUDA it uses bf16 autocast, channels_last and DataLoader workers.
+on CUDA it uses bf16 autocast, channels_last and DataLoader workers. `--init-from CKPT`
+starts it from a trained checkpoint instead of a random head: linear probe, then
+fine-tune (LP-FT), with the quick run's head as the probe.
 
     python -m recommender.train_embedder --data-dir ../shared/data --out var/models/run --quick
+    python -m recommender.train_embedder --data-dir ../shared/data --out var/models/full \
+        --init-from var/models/run/embedder.pt
 
 One module on purpose (past the ~400-line guide): both modes share the config, data,
 schedule and checkpointing, and the whole run reads top to bottom in one sitting.
@@ -91,13 +95,15 @@ class TrainConfig:
     augment_passes: int = 1
     pair_loss_weight: float = 1.0
     pair_tag_weight: float = 1.0  # pairs keep the tags predicted for their shop photo
-    pair_warmup_epochs: int = -1  # tags-only epochs before the pairs join; -1: 10 quick, 2 full
+    # tags-only epochs before the pairs join; -1: 10 quick, 2 full (0 with `init_from`)
+    pair_warmup_epochs: int = -1
     catalog_negatives: bool = True  # catalog photos of the step are InfoNCE distractors
     trainable_blocks: int = 2
     pooled_stages: tuple[int, ...] = (3, 4, 5)  # mid-level stages pooled beside the last
     grid_stages: tuple[int, ...] = (0,)  # early stages averaged on a 7x7 grid (colour layout)
     hidden_dim: int = 1024  # hidden layer of the head (0: one linear projection)
     box_jitter: bool = True  # augmented street crops use jittered boxes (BoxJitter)
+    init_from: Path | None = None  # full mode: start from this checkpoint's weights (LP-FT)
     device: str = "cpu"
     workers: int = 0
     code_version: str = "unknown"
@@ -107,16 +113,23 @@ class TrainConfig:
     name: str = "tag-embedder"
 
     def resolved(self) -> TrainConfig:
-        """Mode-dependent defaults filled in."""
+        """Mode-dependent defaults filled in.
+
+        Started from a trained checkpoint (`init_from`), the full mode takes smaller steps
+        (3e-4, backbone at a tenth) and no tags-only warm-up: its head already reads the
+        tags, and large first steps through a trained head distort the backbone's features
+        (Kumar et al., 2022, "Fine-Tuning can Distort Pretrained Features")."""
+        if self.quick:
+            learning_rate, warmup = 2e-3, 10
+        else:
+            learning_rate, warmup = (3e-4, 0) if self.init_from else (1e-3, 2)
         return replace(
             self,
             epochs=self.epochs or (40 if self.quick else 6),
-            learning_rate=self.learning_rate or (2e-3 if self.quick else 1e-3),
+            learning_rate=self.learning_rate or learning_rate,
             batch_size=self.batch_size or (256 if self.quick else 32),
             pair_warmup_epochs=(
-                self.pair_warmup_epochs
-                if self.pair_warmup_epochs >= 0
-                else (10 if self.quick else 2)
+                self.pair_warmup_epochs if self.pair_warmup_epochs >= 0 else warmup
             ),
         )
 
@@ -166,6 +179,8 @@ def code_version() -> str:
 def train(config: TrainConfig) -> Path:
     """Train, save OUT/last.pt each epoch and OUT/embedder.pt at the end; returns the latter."""
     config = config.resolved()
+    if config.quick and config.init_from is not None:
+        raise ValueError("init_from is for the full mode: the quick mode's features are cached")
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)
     data = load_training_data(config)
@@ -190,6 +205,8 @@ def train(config: TrainConfig) -> Path:
         len(data.train_pairs),
         data.vocabulary.size,
     )
+    if config.init_from is not None:
+        _initialise(model, config.init_from, data.vocabulary)
     started = time.monotonic()
     if config.quick:
         metrics = _train_quick(config, data, model, device)
@@ -200,6 +217,15 @@ def train(config: TrainConfig) -> Path:
     _save(config, data.vocabulary, model, final, metrics=metrics)
     logger.info("saved %s: %s", final, metrics)
     return final
+
+
+def _initialise(model: TagEmbedder, path: Path, vocabulary: TagVocabulary) -> None:
+    """Load a trained checkpoint's weights (typically the quick mode's head on the ImageNet
+    backbone) to fine-tune from; refused unless its architecture and tag vocabulary are
+    this run's (`CheckpointMismatchError` names the difference)."""
+    checkpoint = load_checkpoint(path, expected_vocabulary=vocabulary, expected_config=model.config)
+    model.load_state_dict(checkpoint.state_dict)
+    logger.info("starting from %s (%s)", path, checkpoint.name)
 
 
 def _end_epoch(config, data, model, optimizer, metrics: dict) -> None:
@@ -655,6 +681,12 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     )
     parser.add_argument("--trainable-blocks", type=int, default=2, help="-1: whole backbone")
     parser.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        help="full mode: start from this checkpoint's weights, e.g. a quick run's embedder.pt",
+    )
+    parser.add_argument(
         "--no-box-jitter", action="store_true", help="street crops keep their true boxes"
     )
     parser.add_argument(
@@ -679,6 +711,10 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     args = parser.parse_args(argv)
+    if args.quick and args.init_from is not None:
+        # The quick mode's feature cache is keyed by the ImageNet weights: a checkpoint with a
+        # fine-tuned backbone would be trained on features it does not compute.
+        parser.error("--init-from is for the full mode (drop --quick)")
     return TrainConfig(
         data_dir=args.data_dir,
         out_dir=args.out,
@@ -699,6 +735,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         catalog_negatives=not args.no_catalog_negatives,
         pair_warmup_epochs=args.pair_warmup_epochs,
         trainable_blocks=args.trainable_blocks,
+        init_from=args.init_from,
         device=args.device,
         workers=args.workers,
         code_version=code_version(),

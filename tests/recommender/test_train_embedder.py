@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from recommender.checkpoints import load_checkpoint
+from recommender.checkpoints import CheckpointMismatchError, load_checkpoint
 from recommender.embed import ImageEmbedder
 from recommender.images import load_image
 from recommender.train_embedder import TrainConfig, parse_args, train
@@ -146,3 +146,49 @@ def test_pair_batches_go_on_past_one_pass_by_reading_the_loader_again() -> None:
 
     assert drawn == [[0, 1], [2], [0, 1], [2], [0, 1]]
     assert Counted.passes == 3  # read again each pass, nothing kept to replay
+
+
+def test_full_mode_starts_from_a_trained_checkpoint_without_a_warm_up(data_root, tmp_path):
+    quick_path = train(_config(data_root, tmp_path / "quick", epochs=2, learning_rate=0.05))
+    quick = load_checkpoint(quick_path)
+    config = _config(
+        data_root, tmp_path / "full", quick=False, epochs=1, trainable_blocks=1, batch_size=2
+    )
+    config = replace(config, pair_batch_size=2, pair_warmup_epochs=-1, learning_rate=1e-12)
+
+    started = load_checkpoint(train(replace(config, init_from=quick_path)))
+    fresh = load_checkpoint(train(replace(config, out_dir=tmp_path / "fresh")))
+
+    key = "head.classifier.weight"  # same seed: the quick run moved it from the same init
+    assert (started.state_dict[key] - quick.state_dict[key]).abs().max() < 1e-6
+    assert (fresh.state_dict[key] - quick.state_dict[key]).abs().max() > 1e-2
+    # The head already reads tags: the pairs join from the first epoch.
+    assert started.metrics["pair_loss"] > 0 and (tmp_path / "full" / "pair_tags.pt").exists()
+    assert fresh.metrics["pair_loss"] == 0
+
+
+def test_full_mode_refuses_a_checkpoint_of_another_layout_or_vocabulary(data_root, tmp_path):
+    quick_path = train(_config(data_root, tmp_path / "quick", epochs=1))
+    config = _config(data_root, tmp_path / "full", quick=False, epochs=1, trainable_blocks=1)
+    config = replace(config, init_from=quick_path)
+
+    with pytest.raises(CheckpointMismatchError, match="architecture"):
+        train(replace(config, hidden_dim=0))
+    with pytest.raises(CheckpointMismatchError, match="vocabulary"):
+        train(replace(config, min_count=2))
+    with pytest.raises(ValueError, match="full mode"):
+        train(replace(config, quick=True))
+    assert not (tmp_path / "full" / "embedder.pt").exists()
+
+
+def test_cli_init_from_is_for_the_full_mode_and_changes_its_defaults(tmp_path, capsys) -> None:
+    base = ["--data-dir", "d", "--out", str(tmp_path)]
+    started = parse_args([*base, "--init-from", "q/embedder.pt"]).resolved()
+    default = parse_args(base).resolved()
+
+    assert started.init_from == Path("q/embedder.pt")
+    assert (started.learning_rate, started.pair_warmup_epochs) == (3e-4, 0)
+    assert (default.learning_rate, default.pair_warmup_epochs) == (1e-3, 2)
+    with pytest.raises(SystemExit):
+        parse_args([*base, "--quick", "--init-from", "q/embedder.pt"])
+    assert "--init-from is for the full mode" in capsys.readouterr().err
