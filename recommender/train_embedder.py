@@ -630,10 +630,16 @@ def _endless(loader: DataLoader):
 
 
 def _set_train_mode(model: TagEmbedder) -> None:
-    """Train mode for trainable modules only: frozen stages keep their BN statistics."""
+    """Train mode for the head and the backbone's trainable modules except BatchNorm: every
+    backbone BN normalises with its running statistics (its scale and shift still learn).
+
+    Batch statistics of 32 catalog photos are not the ones the features were computed
+    with: in train mode the fine-tuned stages' BN alone took a quick-mode head's val
+    article type / colour from 0.877 / 0.710 to 0.683 / 0.629 before any step."""
     model.eval()
-    for module in model.modules():
-        if any(parameter.requires_grad for parameter in module.parameters(recurse=False)):
+    for module in model.backbone.modules():
+        trainable = any(parameter.requires_grad for parameter in module.parameters(recurse=False))
+        if trainable and not isinstance(module, nn.modules.batchnorm._BatchNorm):
             module.train()
     model.head.train()
 

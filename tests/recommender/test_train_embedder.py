@@ -162,6 +162,14 @@ def test_full_mode_starts_from_a_trained_checkpoint_without_a_warm_up(data_root,
     key = "head.classifier.weight"  # same seed: the quick run moved it from the same init
     assert (started.state_dict[key] - quick.state_dict[key]).abs().max() < 1e-6
     assert (fresh.state_dict[key] - quick.state_dict[key]).abs().max() > 1e-2
+    # The fine-tuned stages normalise with the statistics the head was fitted to.
+    statistics = [
+        name
+        for name in quick.state_dict
+        if name.startswith("backbone.") and name.endswith(("running_mean", "running_var"))
+    ]
+    assert statistics
+    assert all(torch.equal(started.state_dict[name], quick.state_dict[name]) for name in statistics)
     # The head already reads tags: the pairs join from the first epoch.
     assert started.metrics["pair_loss"] > 0 and (tmp_path / "full" / "pair_tags.pt").exists()
     assert fresh.metrics["pair_loss"] == 0
