@@ -683,7 +683,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         "--pair-warmup-epochs",
         type=int,
         default=-1,
-        help="tags-only epochs before the pairs join (-1: 10 quick, 2 full)",
+        help="tags-only epochs before the pairs join (-1: 10 quick, 2 full, 0 with --init-from)",
     )
     parser.add_argument("--trainable-blocks", type=int, default=2, help="-1: whole backbone")
     parser.add_argument(
