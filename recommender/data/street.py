@@ -58,16 +58,27 @@ def read_label_classes(street_dir: Path) -> dict[str, str]:
     return label_classes
 
 
+def parse_splits(split: str) -> frozenset[str]:
+    """Split names from "val" or a "+"-joined union such as "train+val"."""
+    names = frozenset(part.strip() for part in split.split("+"))
+    unknown = sorted(names - set(SPLITS))
+    if unknown:
+        raise ValueError(
+            f"split must be one of {SPLITS} or a '+'-joined union of them, got {split!r}"
+        )
+    return names
+
+
 def read_street_photos(street_dir: Path, *, split: str | None = None) -> list[StreetPhoto]:
-    """Photos with image-level classes from derived/image_tags.csv, optionally one split."""
-    if split is not None and split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    """Photos with image-level classes from derived/image_tags.csv, optionally one split or
+    a union of splits ("train+val")."""
+    wanted = None if split is None else parse_splits(split)
     label_classes = read_label_classes(street_dir)
     photos = []
     with open(street_dir / "derived" / "image_tags.csv", newline="", encoding="utf-8") as stream:
         for row in csv.DictReader(stream):
             photo_split = street_split(row["image"])
-            if split is not None and photo_split != split:
+            if wanted is not None and photo_split not in wanted:
                 continue
             tags = row["tags"].split()
             photos.append(

@@ -135,7 +135,8 @@ PRESENCE_GRID = (0.3, 0.5)
 def tune_detector_config(
     detector: FashionDetector, street_dir: Path, *, split: str = "val"
 ) -> tuple[DetectorConfig, dict[str, object]]:
-    """Pick the box rule, a relative threshold per class and the presence threshold on `split`.
+    """Pick the box rule, a relative threshold per class and the presence threshold on `split`
+    (one split or a union such as "train+val").
 
     For each rule, every class takes the threshold of its best CorLoc on the split (ties: the
     one nearest `TIE_BREAK_THRESHOLD`); classes without ground truth there keep the global

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from recommender.detection.features import FeatureCache
@@ -66,3 +67,34 @@ def test_combine_heads_keeps_each_class_row_of_the_recipe_with_the_best_val_corl
     assert rows["footwear"] == 2.0 and chosen["footwear"] == recipes[1]
     assert rows["dress"] == 1.0 and chosen["dress"] == recipes[0]
     assert rows["eyewear"] == 1.0 and chosen["eyewear"] == recipes[0]  # no val boxes: first
+
+
+def test_tuning_on_the_test_split_is_refused_before_any_work(tmp_path: Path) -> None:
+    from recommender.train_detector import train
+
+    # No data folder at all: the refusal comes before anything is read or trained.
+    with pytest.raises(ValueError, match="test split stays unseen"):
+        train(
+            tmp_path / "missing", tmp_path / "out", TrainConfig(tune_split="val+test"), version=""
+        )
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_passes_the_tuning_split_and_refuses_others(tmp_path: Path, monkeypatch) -> None:
+    import recommender.train_detector as module
+
+    seen: list[TrainConfig] = []
+
+    def fake_train(data_dir: Path, out_dir: Path, config: TrainConfig, *, version: str) -> Path:
+        seen.append(config)
+        return out_dir / "detector.pt"
+
+    monkeypatch.setattr(module, "train", fake_train)
+    arguments = ["--data-dir", str(tmp_path), "--out", str(tmp_path / "out"), "--quick"]
+
+    module.main(arguments)
+    module.main([*arguments, "--tune-split", "train+val"])
+    with pytest.raises(SystemExit):
+        module.main([*arguments, "--tune-split", "test"])
+
+    assert [config.tune_split for config in seen] == ["val", "train+val"]
