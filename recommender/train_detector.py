@@ -232,8 +232,13 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, version: str) -
     tuned, tuning_metrics = tune_detector_config(
         FashionDetector(backbone, head), street_dir, split=tune_split
     )
-    if config.zoom:  # the closer look starts from the boxes of the tuned thresholds
-        zoomed = FashionDetector(backbone, head, replace(tuned, zoom=True))
+    if config.zoom:  # the closer look starts from the boxes of the tuned thresholds ...
+        placement = {name: tuned.threshold_for(name) for name in FASHION_CLASSES}
+        zoomed = FashionDetector(  # ... which stay its placement when the final ones change
+            backbone,
+            head,
+            replace(tuned, zoom=True, zoom_thresholds=placement, zoom_box_rule=tuned.box_rule),
+        )
         tuned, tuning_metrics = tune_detector_config(zoomed, street_dir, split=tune_split)
     checkpoint = DetectorCheckpoint(
         class_names=FASHION_CLASSES,

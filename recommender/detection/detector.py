@@ -80,6 +80,12 @@ class DetectorConfig:
     zoom: bool = False
     zoom_scale: float = 2.0
     zoom_min_side: float = 0.25
+    # Where each class's closer look goes: its first box at these relative thresholds and
+    # this box rule (empty / None: the class's own box threshold and rule). Training fixes
+    # them before tuning the final thresholds on zoomed maps, so that the maps it tunes on
+    # are the maps inference computes.
+    zoom_thresholds: Mapping[str, float] = field(default_factory=dict)
+    zoom_box_rule: str | None = None
     box_rule: str = "mass"  # "mass": regions ranked by activation mass; "largest": one box
     max_boxes_per_class: int = 3
     iou_threshold: float = 0.5
@@ -88,6 +94,7 @@ class DetectorConfig:
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
         values["class_thresholds"] = dict(self.class_thresholds)
+        values["zoom_thresholds"] = dict(self.zoom_thresholds)
         values["class_box_scales"] = {
             name: list(factors) for name, factors in self.class_box_scales.items()
         }
@@ -102,10 +109,9 @@ class DetectorConfig:
         known = {key: value for key, value in values.items() if key in cls.__dataclass_fields__}
         if "window_sizes" in known:
             known["window_sizes"] = tuple(known["window_sizes"])
-        if "class_thresholds" in known:
-            known["class_thresholds"] = {
-                str(name): float(value) for name, value in known["class_thresholds"].items()
-            }
+        for key in ("class_thresholds", "zoom_thresholds"):
+            if key in known:
+                known[key] = {str(name): float(value) for name, value in known[key].items()}
         if "class_box_scales" in known:
             known["class_box_scales"] = {
                 str(name): (float(factors[0]), float(factors[1]))
@@ -186,23 +192,12 @@ class FashionDetector:
         return_heatmaps: bool = False,
     ) -> list[Detection]:
         """Boxes from `class_maps()` output, best first (cheap: lets thresholds be tuned)."""
-        width, height = image_size
         detections = []
         for class_name, (probability, heatmap) in maps.items():
             normalised = _normalise(heatmap, image_size) if return_heatmaps else None
-            scale_x, scale_y = width / heatmap.shape[1], height / heatmap.shape[0]
             factors = self.config.class_box_scales.get(class_name, (1.0, 1.0))
-            for scored in self._boxes(heatmap, class_name):
-                box = _clip(
-                    scale_box(
-                        _clip(resize_box(scored.box, *factors), *heatmap.shape[::-1]),
-                        scale_x,
-                        scale_y,
-                        offset,
-                    ),
-                    width + offset[0],
-                    height + offset[1],
-                )
+            for scored in self.map_boxes(heatmap, class_name):
+                box = photo_box(scored.box, factors, heatmap.shape, image_size, offset)
                 detections.append(
                     Detection(class_name, probability * scored.score, box, normalised)
                 )
@@ -301,9 +296,13 @@ class FashionDetector:
         first box: one batched forward over the windows of all classes that have a box."""
         height, width = maps.shape[1:]
         scale_x, scale_y = image.width / width, image.height / height
+        placer = self.with_config(
+            class_thresholds={**self.config.class_thresholds, **self.config.zoom_thresholds},
+            box_rule=self.config.zoom_box_rule or self.config.box_rule,
+        )
         windows: dict[int, Box] = {}  # position in `selected` -> window in photo pixels
         for position, index in enumerate(selected):
-            boxes = self._boxes(maps[position], self.class_names[index])
+            boxes = placer.map_boxes(maps[position], self.class_names[index])
             if boxes:
                 box = scale_box(boxes[0].box, scale_x, scale_y)
                 windows[position] = zoom_window(
@@ -336,7 +335,9 @@ class FashionDetector:
             )  # (y2 - y1, x2 - x1)
             maps[position, y1:y2, x1:x2] = (maps[position, y1:y2, x1:x2] + closer) / 2
 
-    def _boxes(self, heatmap: np.ndarray, class_name: str) -> list[ScoredBox]:
+    def map_boxes(self, heatmap: np.ndarray, class_name: str) -> list[ScoredBox]:
+        """Scored boxes of one class's map (H, W), in map pixels, best first: regions at or
+        above the class's threshold, merged (before `class_box_scales`)."""
         peak = float(heatmap.max())
         if peak <= 0:
             return []
@@ -351,6 +352,23 @@ class FashionDetector:
             containment_threshold=self.config.containment_threshold,
         )
         return merged[: self.config.max_boxes_per_class]
+
+
+def photo_box(
+    map_box: Box,
+    factors: tuple[float, float],
+    map_shape: tuple[int, ...],
+    image_size: tuple[int, int],
+    offset: tuple[int, int] = (0, 0),
+) -> Box:
+    """A box in map pixels, resized by its class's (width, height) factors inside the map,
+    in photo pixels (shifted by `offset`, clipped to the photo)."""
+    width, height = image_size
+    scale_x, scale_y = width / map_shape[1], height / map_shape[0]
+    resized = _clip(resize_box(map_box, *factors), map_shape[1], map_shape[0])
+    return _clip(
+        scale_box(resized, scale_x, scale_y, offset), width + offset[0], height + offset[1]
+    )
 
 
 def _clip(box: Box, width: int, height: int) -> Box:

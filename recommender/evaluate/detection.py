@@ -30,7 +30,12 @@ from recommender.data.street import (
     read_street_photos,
 )
 from recommender.detection.boxes import Box, iou
-from recommender.detection.detector import BASELINE_CONFIG, DetectorConfig, FashionDetector
+from recommender.detection.detector import (
+    BASELINE_CONFIG,
+    DetectorConfig,
+    FashionDetector,
+    photo_box,
+)
 from recommender.devices import PRECISIONS
 from recommender.fashion_classes import (
     BASELINE_IMAGENET_TO_FASHION,
@@ -125,8 +130,8 @@ def score_maps(
 THRESHOLD_GRID = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9)
 TIE_BREAK_THRESHOLD = 0.45  # equal CorLoc: the threshold nearest this (mid 0.2-0.7) wins
 BOX_SCALE_GRID = (0.8, 0.9, 1.0, 1.1, 1.2)  # per-class width and height factors of boxes
-# A class's boxes are resized only when that wins at least this much val CorLoc: smaller
-# gains are within the split's noise (tops narrowed for a small val gain cost the
+# A class's boxes are resized only when that wins at least this much CorLoc on the tuning
+# split: smaller gains are within its noise (tops narrowed for a small val gain cost the
 # pipeline's top crops 5 points of IoU >= 0.5 hits on the pairs).
 MIN_BOX_SCALE_GAIN = 0.03
 PRESENCE_GRID = (0.3, 0.5)
@@ -135,47 +140,28 @@ PRESENCE_GRID = (0.3, 0.5)
 def tune_detector_config(
     detector: FashionDetector, street_dir: Path, *, split: str = "val"
 ) -> tuple[DetectorConfig, dict[str, object]]:
-    """Pick the box rule, a relative threshold per class and the presence threshold on `split`
-    (one split or a union such as "train+val").
+    """Pick the box rule, a relative threshold and box factors per class, and the presence
+    threshold on `split` (one split or a union such as "train+val").
 
-    For each rule, every class takes the threshold of its best CorLoc on the split (ties: the
-    one nearest `TIE_BREAK_THRESHOLD`); classes without ground truth there keep the global
-    threshold, itself the best for the mean. The rule with the best mean CorLoc wins, then
-    the presence threshold with the best precision + recall.
+    For each rule, every class takes the (threshold, width factor, height factor) of its
+    best CorLoc on the split (`_class_box_settings`); classes without ground truth there
+    keep the global threshold, itself the best for the mean at factors 1. The rule with the
+    best mean CorLoc wins, then the presence threshold with the best precision + recall.
     """
     photos = read_street_photos(street_dir, split=split)
     ground_truth = read_ground_truth_boxes(street_dir)
     photo_maps = compute_maps(detector, photos, desc=f"tuning on {split}")
     best: tuple[float, DetectorConfig] | None = None
     for rule in ("mass", "largest"):
-        scores = {
-            threshold: score_maps(
-                detector.with_config(
-                    relative_threshold=threshold, box_rule=rule, class_thresholds={}
-                ),
-                photo_maps,
-                ground_truth,
-            )["corloc"]
-            for threshold in THRESHOLD_GRID
-        }
-        config = replace(
-            detector.config,
-            box_rule=rule,
-            relative_threshold=_best_threshold(scores, "mean"),
-            class_thresholds={
-                name: _best_threshold(scores, name)
-                for name in FASHION_CLASSES
-                if name in scores[THRESHOLD_GRID[0]]
-            },
-        )
+        config = _tune_per_class(detector.with_config(box_rule=rule), photo_maps, ground_truth)
         scored = score_maps(detector.with_config(**config.to_dict()), photo_maps, ground_truth)
         if best is None or scored["corloc"]["mean"] > best[0]:
             best = (scored["corloc"]["mean"], config)
     assert best is not None
-    tuned, metrics = _tune_box_scales(detector, best[1], photo_maps, ground_truth), {}
+    metrics: dict[str, object] = {}
     best_sum = -1.0
     for presence in PRESENCE_GRID:
-        candidate = replace(tuned, presence_threshold=presence)
+        candidate = replace(best[1], presence_threshold=presence)
         scored = score_maps(detector.with_config(**candidate.to_dict()), photo_maps, ground_truth)
         if scored["precision"] + scored["recall"] > best_sum:
             best_sum, chosen, metrics = scored["precision"] + scored["recall"], candidate, scored
@@ -183,41 +169,93 @@ def tune_detector_config(
     return chosen, metrics
 
 
-def _tune_box_scales(
+BoxSetting = tuple[float, float, float]  # (relative threshold, width factor, height factor)
+
+
+def corloc_table(
     detector: FashionDetector,
-    config: DetectorConfig,
+    photo_maps: Sequence[PhotoMaps],
+    ground_truth: dict[str, list[GroundTruthBox]],
+) -> dict[str, dict[BoxSetting, float]]:
+    """Per class, the CorLoc of every grid (threshold, width factor, height factor) under
+    `detector`'s box rule: each map's regions are found once per threshold, and each
+    factor pair only resizes the first box."""
+    variants = {
+        threshold: detector.with_config(relative_threshold=threshold, class_thresholds={})
+        for threshold in THRESHOLD_GRID
+    }
+    factor_pairs = list(itertools.product(BOX_SCALE_GRID, repeat=2))
+    hits: dict[str, dict[BoxSetting, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    for item in photo_maps:
+        by_class: dict[str, list[Box]] = defaultdict(list)
+        for truth in ground_truth.get(item.photo.image, []):
+            by_class[truth.class_name].append(truth.box)
+        for class_name, truths in by_class.items():
+            heatmap = item.maps[class_name][1]  # (H, W)
+            for threshold, variant in variants.items():
+                boxes = variant.map_boxes(heatmap, class_name)
+                for factors in factor_pairs:
+                    box = (
+                        photo_box(boxes[0].box, factors, heatmap.shape, item.size)
+                        if boxes
+                        else None
+                    )
+                    hits[class_name][(threshold, *factors)].append(is_correct(box, truths))
+    return {
+        name: {setting: float(np.mean(values)) for setting, values in table.items()}
+        for name, table in hits.items()
+    }
+
+
+def _tune_per_class(
+    detector: FashionDetector,
     photo_maps: Sequence[PhotoMaps],
     ground_truth: dict[str, list[GroundTruthBox]],
 ) -> DetectorConfig:
-    """Each class's (width, height) box factors with its best CorLoc on the maps; ties go
-    to the pair nearest (1, 1), and a class keeps its boxes unless a change wins at least
-    `MIN_BOX_SCALE_GAIN`."""
-    tuned = detector.with_config(**config.to_dict())
-    scores = {
-        factors: score_maps(
-            tuned.with_config(class_box_scales={name: factors for name in FASHION_CLASSES}),
-            photo_maps,
-            ground_truth,
-        )["corloc"]
-        for factors in itertools.product(BOX_SCALE_GRID, repeat=2)
-    }
-    classes = [name for name in FASHION_CLASSES if name in scores[(1.0, 1.0)]]
-    chosen = {
-        name: max(
-            scores,
-            key=lambda factors: (
-                scores[factors][name],
-                -abs(factors[0] - 1) - abs(factors[1] - 1),
-            ),
-        )
-        for name in classes
-    }
-    kept = {
-        name: factors
-        for name, factors in chosen.items()
-        if scores[factors][name] >= scores[(1.0, 1.0)][name] + MIN_BOX_SCALE_GAIN
-    }
-    return replace(config, class_box_scales=kept)
+    """`detector.config` with each class's threshold and box factors chosen on the maps."""
+    table = corloc_table(detector, photo_maps, ground_truth)
+    at_one: dict[float, dict[str, float]] = {}  # threshold -> class (and mean) -> CorLoc
+    for threshold in THRESHOLD_GRID:  # with unresized boxes
+        row = {name: scores[(threshold, 1.0, 1.0)] for name, scores in table.items()}
+        present = [row[name] for name in CORLOC_CLASSES if name in row]
+        at_one[threshold] = {**row, "mean": float(np.mean(present)) if present else 0.0}
+    settings = {name: _class_box_settings(scores) for name, scores in table.items()}
+    return replace(
+        detector.config,
+        relative_threshold=_best_threshold(at_one, "mean"),
+        class_thresholds={name: setting[0] for name, setting in settings.items()},
+        class_box_scales={
+            name: (setting[1], setting[2])
+            for name, setting in settings.items()
+            if setting[1:] != (1.0, 1.0)
+        },
+    )
+
+
+def _class_box_settings(scores: dict[BoxSetting, float]) -> BoxSetting:
+    """One class's best (threshold, width factor, height factor). Threshold and factors are
+    chosen together: a lower cut-off that finds the whole item, then a smaller box, can beat
+    any cut-off alone. Factors other than 1 must win at least `MIN_BOX_SCALE_GAIN` over the
+    best unresized boxes; ties go to factors nearest 1, then to the threshold nearest
+    `TIE_BREAK_THRESHOLD`."""
+    plain = max(
+        THRESHOLD_GRID,
+        key=lambda threshold: (
+            scores[(threshold, 1.0, 1.0)],
+            -abs(threshold - TIE_BREAK_THRESHOLD),
+        ),
+    )
+    joint = max(
+        scores,
+        key=lambda setting: (
+            scores[setting],
+            -abs(setting[1] - 1) - abs(setting[2] - 1),
+            -abs(setting[0] - TIE_BREAK_THRESHOLD),
+        ),
+    )
+    if scores[joint] >= scores[(plain, 1.0, 1.0)] + MIN_BOX_SCALE_GAIN:
+        return joint
+    return (plain, 1.0, 1.0)
 
 
 def _best_threshold(scores: dict[float, dict[str, float]], name: str) -> float:

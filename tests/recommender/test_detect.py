@@ -200,3 +200,34 @@ def test_bfloat16_detector_computes_nearly_the_same_maps_in_float32(
 def test_unknown_precision_is_refused(pretrained_backbone: Backbone) -> None:
     with pytest.raises(ValueError, match="precision 'half'"):
         zero_shot_detector(backbone=pretrained_backbone, precision="half")
+
+
+@pytest.mark.parametrize(
+    ("zoom_thresholds", "bag_area_changes"), [({}, False), ({"bag": 0.5}, True)]
+)
+def test_the_closer_look_goes_where_the_zoom_thresholds_put_the_first_box(
+    pretrained_backbone: Backbone, zoom_thresholds: dict[str, float], bag_area_changes: bool
+) -> None:
+    # A small strong peak (top left) and a broad weaker bag region: the box threshold 0.7
+    # keeps only the peak, a zoom threshold of 0.5 finds the broad region first (more mass).
+    maps = np.zeros((1, 64, 64), np.float32)
+    maps[0, 0:8, 0:8] = 1.0
+    maps[0, 30:60, 30:60] = 0.6
+    config = DetectorConfig(
+        short_side=64,
+        window_sizes=(),
+        window_input_size=64,
+        zoom=True,
+        class_thresholds={"bag": 0.7},
+        zoom_thresholds=zoom_thresholds,
+    )
+    detector = zero_shot_detector(backbone=pretrained_backbone, config=config)
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8))
+    original = maps.copy()
+
+    with torch.inference_mode():  # as inside `class_maps`
+        detector._zoom(image, maps, [detector.class_names.index("bag")])
+
+    assert bool(maps[0, 40, 40] != original[0, 40, 40]) == bag_area_changes
+    assert bool(maps[0, 2, 2] != original[0, 2, 2]) != bag_area_changes
+    assert DetectorConfig.from_dict(config.to_dict()) == config

@@ -202,7 +202,7 @@ def test_cli_writes_detection_metrics_with_the_compute_dtype_beside_them(
 def test_box_factors_are_kept_only_for_a_clear_val_gain(pretrained_backbone, fixed, kept) -> None:
     from recommender.data.street import GroundTruthBox, StreetPhoto
     from recommender.detect import zero_shot_detector
-    from recommender.evaluate.detection import PhotoMaps, _tune_box_scales
+    from recommender.evaluate.detection import PhotoMaps, _tune_per_class
 
     heatmap = np.zeros((20, 20), np.float32)
     heatmap[5:15, 0:20] = 1.0  # every bag region spans the whole width ...
@@ -216,8 +216,37 @@ def test_box_factors_are_kept_only_for_a_clear_val_gain(pretrained_backbone, fix
         box = (6, 5, 14, 15) if index < fixed else (0, 5, 20, 15)
         truths[photo.image] = [GroundTruthBox("bag", box)]
 
-    tuned = _tune_box_scales(detector, detector.config, photo_maps, truths)
+    tuned = _tune_per_class(detector, photo_maps, truths)
 
     assert ("bag" in tuned.class_box_scales) is kept
     if kept:
         assert tuned.class_box_scales["bag"][0] < 1
+
+
+def test_threshold_and_box_factors_are_chosen_together(pretrained_backbone) -> None:
+    from recommender.data.street import GroundTruthBox, StreetPhoto
+    from recommender.detect import zero_shot_detector
+    from recommender.evaluate.detection import PhotoMaps, _tune_per_class
+
+    # Nested regions: a cut-off of 0.2 boxes 2-18, 0.3 to 0.5 box 4-16, 0.6 and up the core
+    # 8-12. One photo's bag is the core; two are wide and flat (0-20 by 6-14): no cut-off
+    # alone boxes them (IoU < 0.5), a mid cut-off with a wider box does.
+    heatmap = np.zeros((20, 20), np.float32)
+    heatmap[2:18, 2:18] = 0.25
+    heatmap[4:16, 4:16] = 0.5
+    heatmap[8:12, 8:12] = 1.0
+    detector = zero_shot_detector(
+        backbone=pretrained_backbone, config=replace(BASELINE_CONFIG, box_rule="mass")
+    )
+    photo_maps, truths = [], {}
+    for index, box in enumerate([(8, 8, 12, 12), (0, 6, 20, 14), (0, 6, 20, 14)]):
+        photo = StreetPhoto(f"photos/{index}.jpg", Path("unused"), 20, 20, frozenset(), "val")
+        photo_maps.append(PhotoMaps(photo, (20, 20), {"bag": (0.9, heatmap)}))
+        truths[photo.image] = [GroundTruthBox("bag", box)]
+
+    tuned = _tune_per_class(detector, photo_maps, truths)
+    scored = score_maps(detector.with_config(**tuned.to_dict()), photo_maps, truths)
+
+    # Thresholds first, factors after would keep the core (1 of 3): no factor mends it.
+    assert scored["corloc"]["bag"] == pytest.approx(2 / 3)
+    assert tuned.class_thresholds["bag"] <= 0.5 and tuned.class_box_scales["bag"][0] > 1
