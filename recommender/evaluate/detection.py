@@ -68,9 +68,21 @@ def corloc(
 ) -> dict[str, float]:
     """Per-class CorLoc from per-(photo, class) hits, plus `mean` over `classes`."""
     per_class = {name: float(np.mean(values)) for name, values in hits.items() if values}
+    return {**per_class, "mean": _mean_over(per_class, classes)}
+
+
+def _mean_over(per_class: dict[str, float], classes: Sequence[str] = CORLOC_CLASSES) -> float:
+    """Mean of the `classes` present in `per_class` (0 when none is)."""
     present = [per_class[name] for name in classes if name in per_class]
-    per_class["mean"] = float(np.mean(present)) if present else 0.0
-    return per_class
+    return float(np.mean(present)) if present else 0.0
+
+
+def _truths_by_class(truths: Sequence[GroundTruthBox]) -> dict[str, list[Box]]:
+    """A photo's ground-truth boxes grouped by class."""
+    by_class: dict[str, list[Box]] = defaultdict(list)
+    for truth in truths:
+        by_class[truth.class_name].append(truth.box)
+    return by_class
 
 
 def compute_maps(
@@ -96,9 +108,7 @@ def score_maps(
     matched_detections = total_detections = found_items = total_items = 0
     for item in photo_maps:
         truths = ground_truth.get(item.photo.image, [])
-        by_class: dict[str, list[Box]] = defaultdict(list)
-        for truth in truths:
-            by_class[truth.class_name].append(truth.box)
+        by_class = _truths_by_class(truths)
         for class_name, boxes in by_class.items():
             found = detector.detections_from_maps({class_name: item.maps[class_name]}, item.size)
             hits[class_name].append(is_correct(found[0].box if found else None, boxes))
@@ -187,10 +197,7 @@ def corloc_table(
     factor_pairs = list(itertools.product(BOX_SCALE_GRID, repeat=2))
     hits: dict[str, dict[BoxSetting, list[bool]]] = defaultdict(lambda: defaultdict(list))
     for item in photo_maps:
-        by_class: dict[str, list[Box]] = defaultdict(list)
-        for truth in ground_truth.get(item.photo.image, []):
-            by_class[truth.class_name].append(truth.box)
-        for class_name, truths in by_class.items():
+        for class_name, truths in _truths_by_class(ground_truth.get(item.photo.image, [])).items():
             heatmap = item.maps[class_name][1]  # (H, W)
             for threshold, variant in variants.items():
                 boxes = variant.map_boxes(heatmap, class_name)
@@ -217,8 +224,7 @@ def _tune_per_class(
     at_one: dict[float, dict[str, float]] = {}  # threshold -> class (and mean) -> CorLoc
     for threshold in THRESHOLD_GRID:  # with unresized boxes
         row = {name: scores[(threshold, 1.0, 1.0)] for name, scores in table.items()}
-        present = [row[name] for name in CORLOC_CLASSES if name in row]
-        at_one[threshold] = {**row, "mean": float(np.mean(present)) if present else 0.0}
+        at_one[threshold] = {**row, "mean": _mean_over(row)}
     settings = {name: _class_box_settings(scores) for name, scores in table.items()}
     return replace(
         detector.config,
