@@ -195,6 +195,8 @@ def test_cli_writes_detection_metrics_with_the_compute_dtype_beside_them(
     baseline = metrics["zero_shot_baseline"]
     assert isinstance(baseline["precision"], float) and 0 <= baseline["precision"] <= 1
     assert baseline["dtype"] == "float32"
+    bound, reached = baseline["corloc_bound"], baseline["corloc"]
+    assert all(bound[name] >= reached[name] for name in reached)  # a bound, per class
     assert (tmp_path / "out" / "corloc.png").stat().st_size > 0
 
 
@@ -250,3 +252,30 @@ def test_threshold_and_box_factors_are_chosen_together(pretrained_backbone) -> N
     # Thresholds first, factors after would keep the core (1 of 3): no factor mends it.
     assert scored["corloc"]["bag"] == pytest.approx(2 / 3)
     assert tuned.class_thresholds["bag"] <= 0.5 and tuned.class_box_scales["bag"][0] > 1
+
+
+def test_corloc_bound_counts_items_any_box_setting_finds(pretrained_backbone) -> None:
+    from recommender.detect import zero_shot_detector
+    from recommender.evaluate.detection import corloc_bound, corloc_table
+
+    # Nested regions (0.2 boxes 2-18, 0.3-0.5 4-16, 0.6 and up the core 8-12). One bag is
+    # the core, one the whole 2-18 square: no one setting boxes both. The third bag sits in
+    # a corner the map never reaches: no setting boxes it.
+    heatmap = np.zeros((20, 20), np.float32)
+    heatmap[2:18, 2:18] = 0.25
+    heatmap[4:16, 4:16] = 0.5
+    heatmap[8:12, 8:12] = 1.0
+    detector = zero_shot_detector(
+        backbone=pretrained_backbone, config=replace(BASELINE_CONFIG, box_rule="mass")
+    )
+    photo_maps, truths = [], {}
+    for index, box in enumerate([(8, 8, 12, 12), (2, 2, 18, 18), (0, 0, 2, 2)]):
+        photo = StreetPhoto(f"photos/{index}.jpg", Path("unused"), 20, 20, frozenset(), "val")
+        photo_maps.append(PhotoMaps(photo, (20, 20), {"bag": (0.9, heatmap)}))
+        truths[photo.image] = [GroundTruthBox("bag", box)]
+
+    bound = corloc_bound(detector, photo_maps, truths)
+    best_single = max(corloc_table(detector, photo_maps, truths)["bag"].values())
+
+    assert bound["bag"] == pytest.approx(2 / 3) and bound["mean"] == pytest.approx(2 / 3)
+    assert best_single == pytest.approx(1 / 3)
