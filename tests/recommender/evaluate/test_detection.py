@@ -225,14 +225,14 @@ def test_box_factors_are_kept_only_for_a_clear_val_gain(pretrained_backbone, fix
         assert tuned.class_box_scales["bag"][0] < 1
 
 
-def test_threshold_and_box_factors_are_chosen_together(pretrained_backbone) -> None:
-    from recommender.data.street import GroundTruthBox, StreetPhoto
+def _nested_bag_maps(
+    pretrained_backbone, bag_boxes: list[tuple[int, int, int, int]]
+) -> tuple[FashionDetector, list[PhotoMaps], dict[str, list[GroundTruthBox]]]:
+    """A mass-rule detector and one 20 x 20 photo per bag box, all with the same bag map of
+    nested regions: a cut-off of 0.2 boxes 2-18, 0.3 to 0.5 box 4-16, 0.6 and up the core
+    8-12."""
     from recommender.detect import zero_shot_detector
-    from recommender.evaluate.detection import PhotoMaps, _tune_per_class
 
-    # Nested regions: a cut-off of 0.2 boxes 2-18, 0.3 to 0.5 box 4-16, 0.6 and up the core
-    # 8-12. One photo's bag is the core; two are wide and flat (0-20 by 6-14): no cut-off
-    # alone boxes them (IoU < 0.5), a mid cut-off with a wider box does.
     heatmap = np.zeros((20, 20), np.float32)
     heatmap[2:18, 2:18] = 0.25
     heatmap[4:16, 4:16] = 0.5
@@ -241,10 +241,21 @@ def test_threshold_and_box_factors_are_chosen_together(pretrained_backbone) -> N
         backbone=pretrained_backbone, config=replace(BASELINE_CONFIG, box_rule="mass")
     )
     photo_maps, truths = [], {}
-    for index, box in enumerate([(8, 8, 12, 12), (0, 6, 20, 14), (0, 6, 20, 14)]):
+    for index, box in enumerate(bag_boxes):
         photo = StreetPhoto(f"photos/{index}.jpg", Path("unused"), 20, 20, frozenset(), "val")
         photo_maps.append(PhotoMaps(photo, (20, 20), {"bag": (0.9, heatmap)}))
         truths[photo.image] = [GroundTruthBox("bag", box)]
+    return detector, photo_maps, truths
+
+
+def test_threshold_and_box_factors_are_chosen_together(pretrained_backbone) -> None:
+    from recommender.evaluate.detection import _tune_per_class
+
+    # One photo's bag is the core; two are wide and flat (0-20 by 6-14): no cut-off alone
+    # boxes them (IoU < 0.5), a mid cut-off with a wider box does.
+    detector, photo_maps, truths = _nested_bag_maps(
+        pretrained_backbone, [(8, 8, 12, 12), (0, 6, 20, 14), (0, 6, 20, 14)]
+    )
 
     tuned = _tune_per_class(detector, photo_maps, truths)
     scored = score_maps(detector.with_config(**tuned.to_dict()), photo_maps, truths)
@@ -255,24 +266,13 @@ def test_threshold_and_box_factors_are_chosen_together(pretrained_backbone) -> N
 
 
 def test_corloc_bound_counts_items_any_box_setting_finds(pretrained_backbone) -> None:
-    from recommender.detect import zero_shot_detector
     from recommender.evaluate.detection import corloc_bound, corloc_table
 
-    # Nested regions (0.2 boxes 2-18, 0.3-0.5 4-16, 0.6 and up the core 8-12). One bag is
-    # the core, one the whole 2-18 square: no one setting boxes both. The third bag sits in
-    # a corner the map never reaches: no setting boxes it.
-    heatmap = np.zeros((20, 20), np.float32)
-    heatmap[2:18, 2:18] = 0.25
-    heatmap[4:16, 4:16] = 0.5
-    heatmap[8:12, 8:12] = 1.0
-    detector = zero_shot_detector(
-        backbone=pretrained_backbone, config=replace(BASELINE_CONFIG, box_rule="mass")
+    # One bag is the core, one the whole 2-18 square: no one setting boxes both. The third
+    # bag sits in a corner the map never reaches: no setting boxes it.
+    detector, photo_maps, truths = _nested_bag_maps(
+        pretrained_backbone, [(8, 8, 12, 12), (2, 2, 18, 18), (0, 0, 2, 2)]
     )
-    photo_maps, truths = [], {}
-    for index, box in enumerate([(8, 8, 12, 12), (2, 2, 18, 18), (0, 0, 2, 2)]):
-        photo = StreetPhoto(f"photos/{index}.jpg", Path("unused"), 20, 20, frozenset(), "val")
-        photo_maps.append(PhotoMaps(photo, (20, 20), {"bag": (0.9, heatmap)}))
-        truths[photo.image] = [GroundTruthBox("bag", box)]
 
     bound = corloc_bound(detector, photo_maps, truths)
     best_single = max(corloc_table(detector, photo_maps, truths)["bag"].values())
