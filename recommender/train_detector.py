@@ -71,6 +71,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     recipes: tuple[HeadRecipe, ...] = DEFAULT_RECIPES
     zoom: bool = True  # the trained detector takes a closer look around each first box
+    grabcut: bool = True  # classes whose first boxes GrabCut cuts better keep its seeds
     finetune_epochs: int = 4  # full mode: epochs of the backbone's tail
     tail_stages: int = 1  # full mode: the last stages (+ final conv) that are fine-tuned
     finetune_street_weight: float = 3.0
@@ -230,7 +231,10 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, version: str) -
     trained_seconds = time.perf_counter() - started
     street_dir, tune_split = data_dir / "street", config.tune_split
     tuned, tuning_metrics = tune_detector_config(
-        FashionDetector(backbone, head), street_dir, split=tune_split
+        FashionDetector(backbone, head),
+        street_dir,
+        split=tune_split,
+        grabcut=config.grabcut and not config.zoom,
     )
     if config.zoom:  # the closer look starts from the boxes of the tuned thresholds ...
         placement = {name: tuned.threshold_for(name) for name in FASHION_CLASSES}
@@ -239,7 +243,9 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, version: str) -
             head,
             replace(tuned, zoom=True, zoom_thresholds=placement, zoom_box_rule=tuned.box_rule),
         )
-        tuned, tuning_metrics = tune_detector_config(zoomed, street_dir, split=tune_split)
+        tuned, tuning_metrics = tune_detector_config(
+            zoomed, street_dir, split=tune_split, grabcut=config.grabcut
+        )
     checkpoint = DetectorCheckpoint(
         class_names=FASHION_CLASSES,
         weights_name=WEIGHTS_NAME,
@@ -327,6 +333,11 @@ def main(argv: list[str] | None = None) -> None:
         help="street photos whose boxes choose the box thresholds (train+val: steadier "
         "choices, several minutes more on a CPU)",
     )
+    parser.add_argument(
+        "--no-grabcut",
+        action="store_true",
+        help="boxes from the maps alone (no GrabCut refinement of any class's first box)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -339,6 +350,7 @@ def main(argv: list[str] | None = None) -> None:
         quick=args.quick,
         seed=args.seed,
         tune_split=args.tune_split,
+        grabcut=not args.no_grabcut,
         **{name: value for name, value in given.items() if value is not None},
     )
     args.out.mkdir(parents=True, exist_ok=True)

@@ -33,6 +33,7 @@ from recommender.detection.boxes import (
     sliding_windows,
     zoom_window,
 )
+from recommender.detection.refine import GrabCutSetting, grabcut_box
 from recommender.devices import resolve_device, resolve_precision
 from recommender.models.backbones import Backbone
 from recommender.models.cam import CamHead
@@ -87,6 +88,13 @@ class DetectorConfig:
     zoom_thresholds: Mapping[str, float] = field(default_factory=dict)
     zoom_box_rule: str | None = None
     box_rule: str = "mass"  # "mass": regions ranked by activation mass; "largest": one box
+    # Per-class GrabCut seeds (background, probable, certain: fractions of the map's peak):
+    # the class's first box is cut out of the photo along its colour edges
+    # (`detection.refine`) instead of drawn around the map's region; its class's box
+    # factors do not apply. Tuned like the thresholds; empty in older checkpoints.
+    class_grabcut: Mapping[str, tuple[float, float, float]] = field(default_factory=dict)
+    grabcut_short_side: int = 160
+    grabcut_iterations: int = 3
     max_boxes_per_class: int = 3
     iou_threshold: float = 0.5
     containment_threshold: float = 0.9
@@ -95,9 +103,8 @@ class DetectorConfig:
         values = asdict(self)
         values["class_thresholds"] = dict(self.class_thresholds)
         values["zoom_thresholds"] = dict(self.zoom_thresholds)
-        values["class_box_scales"] = {
-            name: list(factors) for name, factors in self.class_box_scales.items()
-        }
+        for key in ("class_box_scales", "class_grabcut"):
+            values[key] = {name: list(numbers) for name, numbers in getattr(self, key).items()}
         return values
 
     def threshold_for(self, class_name: str) -> float:
@@ -116,6 +123,11 @@ class DetectorConfig:
             known["class_box_scales"] = {
                 str(name): (float(factors[0]), float(factors[1]))
                 for name, factors in known["class_box_scales"].items()
+            }
+        if "class_grabcut" in known:
+            known["class_grabcut"] = {
+                str(name): GrabCutSetting.from_values(seeds).as_tuple()
+                for name, seeds in known["class_grabcut"].items()
             }
         return cls(**known)
 
@@ -179,8 +191,9 @@ class FashionDetector:
         if region is not None:
             image, offset = image.crop(region), (region[0], region[1])
         maps = self.class_maps(image, classes=classes)
+        photo = np.asarray(image) if self.config.class_grabcut else None  # (H, W, 3) RGB
         return self.detections_from_maps(
-            maps, image.size, offset=offset, return_heatmaps=return_heatmaps
+            maps, image.size, offset=offset, return_heatmaps=return_heatmaps, photo=photo
         )
 
     def detections_from_maps(
@@ -190,14 +203,22 @@ class FashionDetector:
         *,
         offset: tuple[int, int] = (0, 0),
         return_heatmaps: bool = False,
+        photo: np.ndarray | None = None,
     ) -> list[Detection]:
-        """Boxes from `class_maps()` output, best first (cheap: lets thresholds be tuned)."""
+        """Boxes from `class_maps()` output, best first (cheap: lets thresholds be tuned).
+
+        `photo` (h, w, 3 uint8 RGB, any size) lets the classes of `class_grabcut` cut their
+        first box out of it; without it every box comes from the maps alone."""
         detections = []
         for class_name, (probability, heatmap) in maps.items():
             normalised = _normalise(heatmap, image_size) if return_heatmaps else None
             factors = self.config.class_box_scales.get(class_name, (1.0, 1.0))
-            for scored in self.map_boxes(heatmap, class_name):
-                box = photo_box(scored.box, factors, heatmap.shape, image_size, offset)
+            for rank, scored in enumerate(self.map_boxes(heatmap, class_name)):
+                cut = self._grabcut(photo, heatmap, class_name) if rank == 0 else None
+                if cut is not None:
+                    box = photo_box(cut, (1.0, 1.0), heatmap.shape, image_size, offset)
+                else:
+                    box = photo_box(scored.box, factors, heatmap.shape, image_size, offset)
                 detections.append(
                     Detection(class_name, probability * scored.score, box, normalised)
                 )
@@ -334,6 +355,22 @@ class FashionDetector:
                 .numpy()
             )  # (y2 - y1, x2 - x1)
             maps[position, y1:y2, x1:x2] = (maps[position, y1:y2, x1:x2] + closer) / 2
+
+    def _grabcut(
+        self, photo: np.ndarray | None, heatmap: np.ndarray, class_name: str
+    ) -> Box | None:
+        """The class's first box cut out of `photo` by GrabCut, in map pixels (None: the
+        class is not refined, there is no photo, or the cut found nothing)."""
+        seeds = self.config.class_grabcut.get(class_name)
+        if seeds is None or photo is None:
+            return None
+        return grabcut_box(
+            photo,
+            heatmap,
+            GrabCutSetting(*seeds),
+            short_side=self.config.grabcut_short_side,
+            iterations=self.config.grabcut_iterations,
+        )
 
     def map_boxes(self, heatmap: np.ndarray, class_name: str) -> list[ScoredBox]:
         """Scored boxes of one class's map (H, W), in map pixels, best first: regions at or

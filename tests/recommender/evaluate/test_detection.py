@@ -279,3 +279,34 @@ def test_corloc_bound_counts_items_any_box_setting_finds(pretrained_backbone) ->
 
     assert bound["bag"] == pytest.approx(2 / 3) and bound["mean"] == pytest.approx(2 / 3)
     assert best_single == pytest.approx(1 / 3)
+
+
+def test_grabcut_seeds_are_kept_only_for_classes_whose_cut_boxes_win(pretrained_backbone) -> None:
+    from recommender.detect import zero_shot_detector
+    from recommender.evaluate.detection import GRABCUT_GRID, _tune_grabcut
+    from tests.recommender.test_detect_refine import _trousers_and_shoes
+
+    photo_pixels, heatmap, trousers = _trousers_and_shoes()
+    # At its cut-off of 0.3 the bottom's map region is too loose for IoU 0.5 (0.49).
+    config = replace(
+        BASELINE_CONFIG,
+        box_rule="mass",
+        class_thresholds={"bottom": 0.3},
+        grabcut_short_side=120,
+    )
+    detector = zero_shot_detector(backbone=pretrained_backbone, config=config)
+    map_box = detector.detections_from_maps({"bag": (0.9, heatmap)}, (120, 160))[0].box
+    photo_maps, truths = [], {}
+    for index in range(3):
+        photo = StreetPhoto(f"photos/{index}.jpg", Path("unused"), 120, 160, frozenset(), "val")
+        maps = {"bottom": (0.9, heatmap), "bag": (0.9, heatmap)}
+        photo_maps.append(PhotoMaps(photo, (120, 160), maps, photo_pixels))
+        # The trousers are the bottom; the "bag" is exactly the map's loose region.
+        truths[photo.image] = [GroundTruthBox("bottom", trousers), GroundTruthBox("bag", map_box)]
+
+    chosen = _tune_grabcut(detector, config, photo_maps, truths)
+
+    assert set(chosen) == {"bottom"} and chosen["bottom"] in GRABCUT_GRID
+    cut = score_maps(detector.with_config(class_grabcut=chosen), photo_maps, truths)
+    plain = score_maps(detector, photo_maps, truths)
+    assert cut["corloc"]["bottom"] == 1.0 and plain["corloc"]["bottom"] == 0.0

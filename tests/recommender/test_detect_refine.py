@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from recommender.detection.boxes import iou
+from recommender.detection.refine import GrabCutSetting, grabcut_box
+
+SEEDS = GrabCutSetting(background=0.2, probable=0.5, certain=0.8)
+
+
+def _trousers_and_shoes() -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
+    """A 120 x 160 photo: grey background, blue trousers (x 40-80, y 30-110) on white
+    shoes (y 110-130), and a trouser map that is a blurred blob spilling onto the shoes
+    and the background around them, as a coarse CAM does."""
+    photo = np.full((160, 120, 3), 128, np.uint8)
+    photo[30:110, 40:80] = (30, 50, 160)  # trousers
+    photo[110:130, 36:84] = (250, 250, 250)  # shoes
+    rows, columns = np.mgrid[0:160, 0:120]
+    heatmap = np.exp(-(((columns - 60) / 30.0) ** 2) - ((rows - 80) / 45.0) ** 2)  # (H, W)
+    return photo, heatmap.astype(np.float32), (40, 30, 80, 110)
+
+
+def test_grabcut_cuts_the_item_out_along_its_colour_edges() -> None:
+    photo, heatmap, trousers = _trousers_and_shoes()
+    map_region = np.argwhere(heatmap >= 0.5 * heatmap.max())
+    map_box = (
+        int(map_region[:, 1].min()),
+        int(map_region[:, 0].min()),
+        int(map_region[:, 1].max()) + 1,
+        int(map_region[:, 0].max()) + 1,
+    )
+
+    box = grabcut_box(photo, heatmap, SEEDS, short_side=120)
+
+    assert box is not None
+    assert iou(box, trousers) >= 0.8
+    assert iou(box, trousers) > iou(map_box, trousers) + 0.2  # the map's own region is loose
+
+
+def test_grabcut_box_is_in_heatmap_pixels_whatever_the_photo_size() -> None:
+    photo, heatmap, trousers = _trousers_and_shoes()
+    large_photo = np.repeat(np.repeat(photo, 3, axis=0), 3, axis=1)  # (480, 360, 3)
+
+    box = grabcut_box(large_photo, heatmap, SEEDS, short_side=120)
+
+    assert box is not None and iou(box, trousers) >= 0.8
+
+
+def test_grabcut_gives_the_same_box_twice() -> None:
+    photo, heatmap, _ = _trousers_and_shoes()
+
+    first = grabcut_box(photo, heatmap, SEEDS, short_side=60)
+
+    assert first == grabcut_box(photo, heatmap, SEEDS, short_side=60)
+
+
+def test_grabcut_gives_no_box_for_an_empty_map_or_one_without_background() -> None:
+    photo, heatmap, _ = _trousers_and_shoes()
+
+    assert grabcut_box(photo, np.zeros_like(heatmap), SEEDS) is None
+    assert grabcut_box(photo, np.ones_like(heatmap), SEEDS) is None  # nothing rules out
+
+
+@pytest.mark.parametrize("values", [(0.5, 0.4, 0.9), (0.1, 0.9, 0.8), (-0.1, 0.5, 0.8)])
+def test_grabcut_seeds_out_of_order_are_refused(values: tuple[float, float, float]) -> None:
+    with pytest.raises(ValueError, match="GrabCut seeds"):
+        GrabCutSetting.from_values(values)
+
+
+def test_detector_cuts_the_first_box_of_grabcut_classes_only_given_the_photo(
+    pretrained_backbone,
+) -> None:
+    from recommender.detect import zero_shot_detector
+    from recommender.detection.detector import BASELINE_CONFIG, DetectorConfig
+
+    photo, heatmap, trousers = _trousers_and_shoes()
+    config = replace(
+        BASELINE_CONFIG,
+        box_rule="mass",
+        class_grabcut={"bottom": SEEDS.as_tuple()},
+        grabcut_short_side=120,
+    )
+    detector = zero_shot_detector(backbone=pretrained_backbone, config=config)
+    maps = {"bottom": (0.9, heatmap), "footwear": (0.9, heatmap)}
+
+    found = {
+        d.class_name: d.box for d in detector.detections_from_maps(maps, (120, 160), photo=photo)
+    }
+    map_boxes = {d.class_name: d.box for d in detector.detections_from_maps(maps, (120, 160))}
+
+    assert map_boxes["bottom"] == map_boxes["footwear"]  # without the photo: the map's region
+    assert found["footwear"] == map_boxes["footwear"]  # not a GrabCut class
+    assert iou(found["bottom"], trousers) >= 0.8
+    assert iou(found["bottom"], trousers) > iou(map_boxes["bottom"], trousers) + 0.1
+    assert DetectorConfig.from_dict(config.to_dict()).class_grabcut == {"bottom": (0.2, 0.5, 0.8)}
