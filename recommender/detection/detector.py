@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -210,11 +211,12 @@ class FashionDetector:
         `photo` (h, w, 3 uint8 RGB, any size) lets the classes of `class_grabcut` cut their
         first box out of it; without it every box comes from the maps alone."""
         detections = []
+        cuts = self._grabcuts(maps, photo)
         for class_name, (probability, heatmap) in maps.items():
             normalised = _normalise(heatmap, image_size) if return_heatmaps else None
             factors = self.config.class_box_scales.get(class_name, (1.0, 1.0))
             for rank, scored in enumerate(self.map_boxes(heatmap, class_name)):
-                cut = self._grabcut(photo, heatmap, class_name) if rank == 0 else None
+                cut = cuts.get(class_name) if rank == 0 else None
                 if cut is not None:
                     box = photo_box(cut, (1.0, 1.0), heatmap.shape, image_size, offset)
                 else:
@@ -356,14 +358,24 @@ class FashionDetector:
             )  # (y2 - y1, x2 - x1)
             maps[position, y1:y2, x1:x2] = (maps[position, y1:y2, x1:x2] + closer) / 2
 
-    def _grabcut(
-        self, photo: np.ndarray | None, heatmap: np.ndarray, class_name: str
-    ) -> Box | None:
-        """The class's first box cut out of `photo` by GrabCut, in map pixels (None: the
-        class is not refined, there is no photo, or the cut found nothing)."""
-        seeds = self.config.class_grabcut.get(class_name)
-        if seeds is None or photo is None:
-            return None
+    def _grabcuts(
+        self, maps: dict[str, tuple[float, np.ndarray]], photo: np.ndarray | None
+    ) -> dict[str, Box | None]:
+        """Class -> its first box cut out of `photo` by GrabCut, in map pixels (None: the
+        cut found nothing), for the classes of `class_grabcut` among `maps`. The cuts run
+        in threads (OpenCV releases the GIL), as many as torch's: the network is idle then."""
+        names = [name for name in maps if name in self.config.class_grabcut]
+        if photo is None or not names:
+            return {}
+        if len(names) == 1:
+            return {names[0]: self._grabcut(photo, maps[names[0]][1], names[0])}
+        workers = min(len(names), max(torch.get_num_threads(), 1))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            cuts = pool.map(lambda name: self._grabcut(photo, maps[name][1], name), names)
+            return dict(zip(names, cuts, strict=True))
+
+    def _grabcut(self, photo: np.ndarray, heatmap: np.ndarray, class_name: str) -> Box | None:
+        seeds = self.config.class_grabcut[class_name]
         return grabcut_box(
             photo,
             heatmap,

@@ -80,11 +80,11 @@ def test_detector_cuts_the_first_box_of_grabcut_classes_only_given_the_photo(
     config = replace(
         BASELINE_CONFIG,
         box_rule="mass",
-        class_grabcut={"bottom": SEEDS.as_tuple()},
+        class_grabcut={"bottom": SEEDS.as_tuple(), "dress": SEEDS.as_tuple()},
         grabcut_short_side=120,
     )
     detector = zero_shot_detector(backbone=pretrained_backbone, config=config)
-    maps = {"bottom": (0.9, heatmap), "footwear": (0.9, heatmap)}
+    maps = {"bottom": (0.9, heatmap), "footwear": (0.9, heatmap), "dress": (0.9, heatmap)}
 
     found = {
         d.class_name: d.box for d in detector.detections_from_maps(maps, (120, 160), photo=photo)
@@ -95,4 +95,6 @@ def test_detector_cuts_the_first_box_of_grabcut_classes_only_given_the_photo(
     assert found["footwear"] == map_boxes["footwear"]  # not a GrabCut class
     assert iou(found["bottom"], trousers) >= 0.8
     assert iou(found["bottom"], trousers) > iou(map_boxes["bottom"], trousers) + 0.1
-    assert DetectorConfig.from_dict(config.to_dict()).class_grabcut == {"bottom": (0.2, 0.5, 0.8)}
+    assert found["dress"] == found["bottom"]  # two cuts, run side by side, as one alone
+    restored = DetectorConfig.from_dict(config.to_dict())
+    assert restored.class_grabcut == {"bottom": (0.2, 0.5, 0.8), "dress": (0.2, 0.5, 0.8)}
