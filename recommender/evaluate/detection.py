@@ -228,8 +228,10 @@ def corloc_bound(
     """Per class (and `mean`), the most CorLoc that choosing boxes could reach on these
     maps: the share of (photo, class) items whose first box under some grid (threshold,
     width factor, height factor) of `detector`'s box rule is correct. Tuning picks one
-    setting per class, so the tuned CorLoc is below this; items above it are lost to the
-    maps themselves (no region of the right extent near the item), not to the box rules."""
+    setting per class, so the tuned CorLoc of map boxes is below this; items above it are
+    lost to the maps themselves (no region of the right extent near the item), not to the
+    box rules. GrabCut's cuts (`class_grabcut`) follow the photo's colours, not only the
+    map's regions, so they are not bound by it."""
     hits = {
         name: [any(settings) for settings in zip(*table.values(), strict=True)]
         for name, table in _setting_hits(detector, photo_maps, ground_truth).items()
