@@ -94,8 +94,11 @@ class DetectorConfig:
     # (`detection.refine`) instead of drawn around the map's region; its class's box
     # factors do not apply. Tuned like the thresholds; empty in older checkpoints.
     class_grabcut: Mapping[str, tuple[float, float, float]] = field(default_factory=dict)
-    grabcut_short_side: int = 160
-    grabcut_iterations: int = 3
+    # The cut's resolution and iterations: 128 px and 2 iterations took a street photo's
+    # detection from 262 to 313 ms (2 threads, four classes cut) against 375 ms at 160 px
+    # and 3, for held-out CorLoc 0.521 against 0.530 with the same seeds chosen.
+    grabcut_short_side: int = 128
+    grabcut_iterations: int = 2
     max_boxes_per_class: int = 3
     iou_threshold: float = 0.5
     containment_threshold: float = 0.9

@@ -48,8 +48,8 @@ def grabcut_box(
     heatmap: np.ndarray,
     setting: GrabCutSetting,
     *,
-    short_side: int = 160,
-    iterations: int = 3,
+    short_side: int = 128,
+    iterations: int = 2,
 ) -> Box | None:
     """The box, in `heatmap` pixels, of the item GrabCut cuts out of `photo` (h, w, 3 uint8
     RGB, any size) when seeded by `heatmap` (H, W) of the same photo; None when the map
