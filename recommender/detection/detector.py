@@ -22,6 +22,7 @@ from torch.nn import functional as F
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
+from recommender.detection import refine
 from recommender.detection.boxes import (
     Box,
     ScoredBox,
@@ -97,8 +98,8 @@ class DetectorConfig:
     # The cut's resolution and iterations: 128 px and 2 iterations took a street photo's
     # detection from 262 to 313 ms (2 threads, four classes cut) against 375 ms at 160 px
     # and 3, for held-out CorLoc 0.524 against 0.530 (the same four classes cut).
-    grabcut_short_side: int = 128
-    grabcut_iterations: int = 2
+    grabcut_short_side: int = refine.SHORT_SIDE
+    grabcut_iterations: int = refine.ITERATIONS
     max_boxes_per_class: int = 3
     iou_threshold: float = 0.5
     containment_threshold: float = 0.9

@@ -18,6 +18,10 @@ import numpy as np
 
 from recommender.detection.boxes import Box
 
+# The cut's default resolution and iterations (`DetectorConfig` measures why these).
+SHORT_SIDE = 128
+ITERATIONS = 2
+
 
 @dataclass(frozen=True)
 class GrabCutSetting:
@@ -48,8 +52,8 @@ def grabcut_box(
     heatmap: np.ndarray,
     setting: GrabCutSetting,
     *,
-    short_side: int = 128,
-    iterations: int = 2,
+    short_side: int = SHORT_SIDE,
+    iterations: int = ITERATIONS,
 ) -> Box | None:
     """The box, in `heatmap` pixels, of the item GrabCut cuts out of `photo` (h, w, 3 uint8
     RGB, any size) when seeded by `heatmap` (H, W) of the same photo; None when the map
