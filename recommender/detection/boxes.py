@@ -27,7 +27,7 @@ def iou(first: Box, second: Box) -> float:
     width = min(first[2], second[2]) - max(first[0], second[0])
     height = min(first[3], second[3]) - max(first[1], second[1])
     intersection = max(width, 0) * max(height, 0)
-    union = _area(first) + _area(second) - intersection
+    union = box_area(first) + box_area(second) - intersection
     return intersection / union if union > 0 else 0.0
 
 
@@ -35,11 +35,12 @@ def containment(inner: Box, outer: Box) -> float:
     """Share of `inner`'s area that lies inside `outer`."""
     width = min(inner[2], outer[2]) - max(inner[0], outer[0])
     height = min(inner[3], outer[3]) - max(inner[1], outer[1])
-    area = _area(inner)
+    area = box_area(inner)
     return max(width, 0) * max(height, 0) / area if area > 0 else 0.0
 
 
-def _area(box: Box) -> int:
+def box_area(box: Box) -> int:
+    """Pixels inside `box` (0 when it is empty)."""
     return max(box[2] - box[0], 0) * max(box[3] - box[1], 0)
 
 

@@ -27,6 +27,7 @@ from recommender.detection.boxes import (
     Box,
     ScoredBox,
     accumulate_windows,
+    box_area,
     heatmap_boxes,
     largest_contour_box,
     merge_boxes,
@@ -100,6 +101,9 @@ class DetectorConfig:
     # and 3, for held-out CorLoc 0.524 against 0.530 (the same four classes cut).
     grabcut_short_side: int = refine.SHORT_SIDE
     grabcut_iterations: int = refine.ITERATIONS
+    # A cut box smaller than this share of the map's box is a collapse onto a colour island
+    # (a print, a stripe, a shadow) and the map's box stands (`refine.MIN_AREA_SHARE`).
+    grabcut_min_area: float = refine.MIN_AREA_SHARE
     max_boxes_per_class: int = 3
     iou_threshold: float = 0.5
     containment_threshold: float = 0.9
@@ -220,11 +224,12 @@ class FashionDetector:
             normalised = _normalise(heatmap, image_size) if return_heatmaps else None
             factors = self.config.class_box_scales.get(class_name, (1.0, 1.0))
             for rank, scored in enumerate(self.map_boxes(heatmap, class_name)):
+                box = photo_box(scored.box, factors, heatmap.shape, image_size, offset)
                 cut = cuts.get(class_name) if rank == 0 else None
                 if cut is not None:
-                    box = photo_box(cut, (1.0, 1.0), heatmap.shape, image_size, offset)
-                else:
-                    box = photo_box(scored.box, factors, heatmap.shape, image_size, offset)
+                    cut_box = photo_box(cut, (1.0, 1.0), heatmap.shape, image_size, offset)
+                    if box_area(cut_box) >= self.config.grabcut_min_area * box_area(box):
+                        box = cut_box
                 detections.append(
                     Detection(class_name, probability * scored.score, box, normalised)
                 )

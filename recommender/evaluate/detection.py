@@ -325,12 +325,19 @@ def _tune_grabcut(
         best = max(GRABCUT_GRID, key=lambda seeds: scores[seeds])
         if scores[best] >= scores[None] + MIN_GRABCUT_GAIN:
             chosen[class_name] = best
+        wins = sum(c and not m for m, c in zip(table[None], table[best], strict=True))
+        losses = sum(m and not c for m, c in zip(table[None], table[best], strict=True))
         logger.info(
-            "GrabCut %s: map boxes %.3f, best seeds %s %.3f",
+            "GrabCut %s: map boxes %.3f, best seeds %s %.3f (of %d items the cut wins %d, "
+            "loses %d)%s",
             class_name,
             scores[None],
             best,
             scores[best],
+            len(table[None]),
+            wins,
+            losses,
+            " kept" if class_name in chosen else "",
         )
     return chosen
 

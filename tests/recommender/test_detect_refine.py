@@ -98,3 +98,37 @@ def test_detector_cuts_the_first_box_of_grabcut_classes_only_given_the_photo(
     assert found["dress"] == found["bottom"]  # two cuts, run side by side, as one alone
     restored = DetectorConfig.from_dict(config.to_dict())
     assert restored.class_grabcut == {"bottom": (0.2, 0.5, 0.8), "dress": (0.2, 0.5, 0.8)}
+
+
+def test_a_cut_that_collapses_onto_a_print_leaves_the_map_box(pretrained_backbone) -> None:
+    from recommender.detect import zero_shot_detector
+    from recommender.detection.boxes import box_area
+    from recommender.detection.detector import BASELINE_CONFIG
+    from recommender.detection.refine import MIN_AREA_SHARE
+
+    # A grey top on a grey wall: only its small red print stands out in colour, so the cut
+    # keeps the print alone, a crop that would find nothing in search.
+    photo = np.full((160, 120, 3), 128, np.uint8)
+    photo[70:86, 52:68] = (200, 30, 30)  # the print
+    rows, columns = np.mgrid[0:160, 0:120]
+    blob = np.exp(-(((columns - 60) / 30.0) ** 2) - ((rows - 78) / 45.0) ** 2)  # (H, W)
+    peak = np.exp(-(((columns - 60) / 6.0) ** 2) - ((rows - 78) / 6.0) ** 2)  # on the print
+    heatmap = (0.7 * blob + 0.3 * peak).astype(np.float32)
+    config = replace(
+        BASELINE_CONFIG,
+        box_rule="mass",
+        class_grabcut={"top": SEEDS.as_tuple()},
+        grabcut_short_side=120,
+    )
+    detector = zero_shot_detector(backbone=pretrained_backbone, config=config)
+    maps = {"top": (0.9, heatmap)}
+    map_box = detector.detections_from_maps(maps, (120, 160))[0].box
+
+    guarded = detector.detections_from_maps(maps, (120, 160), photo=photo)[0].box
+    unguarded = detector.with_config(grabcut_min_area=0.0)
+    collapsed = unguarded.detections_from_maps(maps, (120, 160), photo=photo)[0].box
+
+    assert box_area(collapsed) < MIN_AREA_SHARE * box_area(map_box)
+    assert iou(collapsed, (52, 70, 68, 86)) >= 0.5
+    assert guarded == map_box
+    assert config.grabcut_min_area == MIN_AREA_SHARE
