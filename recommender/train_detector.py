@@ -72,6 +72,7 @@ class TrainConfig:
     recipes: tuple[HeadRecipe, ...] = DEFAULT_RECIPES
     zoom: bool = True  # the trained detector takes a closer look around each first box
     grabcut: bool = True  # classes whose first boxes GrabCut cuts better keep its seeds
+    face_bands: bool = True  # classes whose first boxes a band of a face fits better keep it
     finetune_epochs: int = 4  # full mode: epochs of the backbone's tail
     tail_stages: int = 1  # full mode: the last stages (+ final conv) that are fine-tuned
     finetune_street_weight: float = 3.0
@@ -235,6 +236,7 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, version: str) -
         street_dir,
         split=tune_split,
         grabcut=config.grabcut and not config.zoom,
+        face_bands=config.face_bands and not config.zoom,
     )
     if config.zoom:  # the closer look starts from the boxes of the tuned thresholds ...
         placement = {name: tuned.threshold_for(name) for name in FASHION_CLASSES}
@@ -244,7 +246,11 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, version: str) -
             replace(tuned, zoom=True, zoom_thresholds=placement, zoom_box_rule=tuned.box_rule),
         )
         tuned, tuning_metrics = tune_detector_config(
-            zoomed, street_dir, split=tune_split, grabcut=config.grabcut
+            zoomed,
+            street_dir,
+            split=tune_split,
+            grabcut=config.grabcut,
+            face_bands=config.face_bands,
         )
     checkpoint = DetectorCheckpoint(
         class_names=FASHION_CLASSES,
@@ -338,6 +344,11 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="boxes from the maps alone (no GrabCut refinement of any class's first box)",
     )
+    parser.add_argument(
+        "--no-face-bands",
+        action="store_true",
+        help="no face bands (sunglasses boxed from the face their map points at)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -351,6 +362,7 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         tune_split=args.tune_split,
         grabcut=not args.no_grabcut,
+        face_bands=not args.no_face_bands,
         **{name: value for name, value in given.items() if value is not None},
     )
     args.out.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ from torch.nn import functional as F
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
-from recommender.detection import refine
+from recommender.detection import faces, refine
 from recommender.detection.boxes import (
     Box,
     ScoredBox,
@@ -36,6 +36,7 @@ from recommender.detection.boxes import (
     sliding_windows,
     zoom_window,
 )
+from recommender.detection.faces import FaceBand, find_face
 from recommender.detection.refine import GrabCutSetting, grabcut_box
 from recommender.devices import resolve_device, resolve_precision
 from recommender.models.backbones import Backbone
@@ -104,6 +105,12 @@ class DetectorConfig:
     # A cut box smaller than this share of the map's box is a collapse onto a colour island
     # (a print, a stripe, a shadow) and the map's box stands (`refine.MIN_AREA_SHARE`).
     grabcut_min_area: float = refine.MIN_AREA_SHARE
+    # Per-class face bands (inset, top, bottom: fractions of the face box): the class's
+    # first box is that band of the face its map points at (`detection.faces`), found by
+    # OpenCV's face cascade around the map's peak; without such a face the box stays the
+    # map's (or the cut's). Sunglasses: their map is a blob around the head. Tuned like the
+    # GrabCut seeds; empty in older checkpoints.
+    class_face_band: Mapping[str, tuple[float, float, float]] = field(default_factory=dict)
     max_boxes_per_class: int = 3
     iou_threshold: float = 0.5
     containment_threshold: float = 0.9
@@ -112,7 +119,7 @@ class DetectorConfig:
         values = asdict(self)
         values["class_thresholds"] = dict(self.class_thresholds)
         values["zoom_thresholds"] = dict(self.zoom_thresholds)
-        for key in ("class_box_scales", "class_grabcut"):
+        for key in ("class_box_scales", "class_grabcut", "class_face_band"):
             values[key] = {name: list(numbers) for name, numbers in getattr(self, key).items()}
         return values
 
@@ -137,6 +144,11 @@ class DetectorConfig:
             known["class_grabcut"] = {
                 str(name): GrabCutSetting.from_values(seeds).as_tuple()
                 for name, seeds in known["class_grabcut"].items()
+            }
+        if "class_face_band" in known:
+            known["class_face_band"] = {
+                str(name): FaceBand.from_values(band).as_tuple()
+                for name, band in known["class_face_band"].items()
             }
         return cls(**known)
 
@@ -200,10 +212,23 @@ class FashionDetector:
         if region is not None:
             image, offset = image.crop(region), (region[0], region[1])
         maps = self.class_maps(image, classes=classes)
-        photo = np.asarray(image) if self.config.class_grabcut else None  # (H, W, 3) RGB
+        refined = self.config.class_grabcut or self.config.class_face_band
+        photo = self.photo_pixels(image) if refined else None  # (h, w, 3) RGB
         return self.detections_from_maps(
             maps, image.size, offset=offset, return_heatmaps=return_heatmaps, photo=photo
         )
+
+    def photo_pixels(self, image: Image.Image) -> np.ndarray:
+        """The photo (h, w, 3 uint8 RGB) that GrabCut and the face search refine boxes on:
+        its short side at most the larger of their working sizes (each resizes it to its
+        own). Tuning and evaluation keep this copy of each photo, so they see the pixels
+        inference sees, and a few hundred photos fit in memory."""
+        short_side = max(self.config.grabcut_short_side, faces.SHORT_SIDE)
+        scale = min(short_side / min(image.size), 1.0)
+        if scale == 1.0:
+            return np.asarray(image)
+        size = (max(round(image.width * scale), 1), max(round(image.height * scale), 1))
+        return np.asarray(image.resize(size, Image.Resampling.BOX))
 
     def detections_from_maps(
         self,
@@ -217,9 +242,11 @@ class FashionDetector:
         """Boxes from `class_maps()` output, best first (cheap: lets thresholds be tuned).
 
         `photo` (h, w, 3 uint8 RGB, any size) lets the classes of `class_grabcut` cut their
-        first box out of it; without it every box comes from the maps alone."""
+        first box out of it and those of `class_face_band` take a band of a face in it;
+        without it every box comes from the maps alone."""
         detections = []
         cuts = self._grabcuts(maps, photo)
+        bands = self._face_bands(maps, photo)
         for class_name, (probability, heatmap) in maps.items():
             normalised = _normalise(heatmap, image_size) if return_heatmaps else None
             factors = self.config.class_box_scales.get(class_name, (1.0, 1.0))
@@ -230,6 +257,9 @@ class FashionDetector:
                     cut_box = photo_box(cut, (1.0, 1.0), heatmap.shape, image_size, offset)
                     if box_area(cut_box) >= self.config.grabcut_min_area * box_area(box):
                         box = cut_box
+                band = bands.get(class_name) if rank == 0 else None
+                if band is not None:
+                    box = photo_box(band, (1.0, 1.0), heatmap.shape, image_size, offset)
                 detections.append(
                     Detection(class_name, probability * scored.score, box, normalised)
                 )
@@ -383,6 +413,23 @@ class FashionDetector:
             cuts = pool.map(lambda name: self._grabcut(photo, maps[name][1], name), names)
             return dict(zip(names, cuts, strict=True))
 
+    def _face_bands(
+        self, maps: dict[str, tuple[float, np.ndarray]], photo: np.ndarray | None
+    ) -> dict[str, Box]:
+        """Class -> its first box as the tuned band of the face its map points at, in map
+        pixels, for the classes of `class_face_band` among `maps` whose face is found."""
+        if photo is None:
+            return {}
+        bands = {}
+        for name, values in self.config.class_face_band.items():
+            if name not in maps:
+                continue
+            heatmap = maps[name][1]
+            band = face_band_box(photo, heatmap, FaceBand(*values))
+            if band is not None:
+                bands[name] = band
+        return bands
+
     def _grabcut(self, photo: np.ndarray, heatmap: np.ndarray, class_name: str) -> Box | None:
         seeds = self.config.class_grabcut[class_name]
         return grabcut_box(
@@ -427,6 +474,20 @@ def photo_box(
     return _clip(
         scale_box(resized, scale_x, scale_y, offset), width + offset[0], height + offset[1]
     )
+
+
+def face_band_box(photo: np.ndarray, heatmap: np.ndarray, band: FaceBand) -> Box | None:
+    """`band` of the face `heatmap` points at in `photo`, in map pixels inside the map; None
+    when there is no such face or the band leaves nothing of the map."""
+    return band_in_map(find_face(photo, heatmap), band, heatmap.shape)
+
+
+def band_in_map(face: Box | None, band: FaceBand, map_shape: tuple[int, ...]) -> Box | None:
+    """`band` of `face` (map pixels), clipped to the map; None when nothing of it is left."""
+    if face is None:
+        return None
+    boxed = _clip(band.box(face), map_shape[1], map_shape[0])
+    return boxed if box_area(boxed) > 0 else None
 
 
 def _clip(box: Box, width: int, height: int) -> Box:

@@ -23,7 +23,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
 from recommender.data.street import (
@@ -37,8 +36,10 @@ from recommender.detection.detector import (
     BASELINE_CONFIG,
     DetectorConfig,
     FashionDetector,
+    band_in_map,
     photo_box,
 )
+from recommender.detection.faces import FaceBand, find_face
 from recommender.devices import PRECISIONS
 from recommender.fashion_classes import (
     BASELINE_IMAGENET_TO_FASHION,
@@ -60,8 +61,9 @@ class PhotoMaps:
     photo: StreetPhoto
     size: tuple[int, int]
     maps: Maps
-    # The photo's pixels (h, w, 3 uint8 RGB) at the detector's GrabCut size, for the
-    # classes whose first box GrabCut cuts (`DetectorConfig.class_grabcut`).
+    # The photo's pixels as the detector refines boxes on them (`photo_pixels`), for the
+    # classes whose first box GrabCut cuts or a face band gives (`class_grabcut`,
+    # `class_face_band`).
     pixels: np.ndarray | None = None
 
 
@@ -99,18 +101,8 @@ def compute_maps(
     for photo in tqdm(photos, desc=desc):
         image = load_image(photo.path)
         maps = detector.class_maps(image, classes=FASHION_CLASSES)
-        results.append(
-            PhotoMaps(photo, image.size, maps, _pixels(image, detector.config.grabcut_short_side))
-        )
+        results.append(PhotoMaps(photo, image.size, maps, detector.photo_pixels(image)))
     return results
-
-
-def _pixels(image: Image.Image, short_side: int) -> np.ndarray:
-    """The photo as an (h, w, 3) uint8 array with its short side at most `short_side`
-    (GrabCut resizes to that size anyway: a small copy keeps 600 photos in memory)."""
-    scale = min(short_side / min(image.size), 1.0)
-    size = (max(round(image.width * scale), 1), max(round(image.height * scale), 1))
-    return np.asarray(image.resize(size, Image.Resampling.BOX))
 
 
 def score_maps(
@@ -167,10 +159,16 @@ PRESENCE_GRID = (0.3, 0.5)
 
 
 def tune_detector_config(
-    detector: FashionDetector, street_dir: Path, *, split: str = "val", grabcut: bool = False
+    detector: FashionDetector,
+    street_dir: Path,
+    *,
+    split: str = "val",
+    grabcut: bool = False,
+    face_bands: bool = False,
 ) -> tuple[DetectorConfig, dict[str, object]]:
     """Pick the box rule, a relative threshold and box factors per class, and the presence
-    threshold on `split` (one split or a union such as "train+val").
+    threshold on `split` (one split or a union such as "train+val"); with `grabcut` and
+    `face_bands`, the classes whose first boxes a cut or a face band gives better.
 
     For each rule, every class takes the (threshold, width factor, height factor) of its
     best CorLoc on the split (`_class_box_settings`); classes without ground truth there
@@ -198,6 +196,11 @@ def tune_detector_config(
         chosen = replace(
             chosen, class_grabcut=_tune_grabcut(detector, chosen, photo_maps, ground_truth)
         )
+    if face_bands:
+        chosen = replace(
+            chosen, class_face_band=_tune_face_bands(detector, chosen, photo_maps, ground_truth)
+        )
+    if grabcut or face_bands:
         metrics = score_maps(detector.with_config(**chosen.to_dict()), photo_maps, ground_truth)
     logger.info("tuned on %s: %s -> CorLoc %.3f", split, chosen, metrics["corloc"]["mean"])
     return chosen, metrics
@@ -334,6 +337,76 @@ def _tune_grabcut(
             scores[None],
             best,
             scores[best],
+            len(table[None]),
+            wins,
+            losses,
+            " kept" if class_name in chosen else "",
+        )
+    return chosen
+
+
+# Face bands tried per class (inset, top, bottom: fractions of the face box; see
+# `detection.faces.FaceBand`): sunglasses sit in the band 0.2-0.55 below the face's top
+# (on train+val the map's eyewear boxes 0.575, the band (0.15, 0.2, 0.55) 0.82); bands
+# reaching above the face are there for hats. A class keeps its best band only where it
+# wins `MIN_FACE_BAND_GAIN` CorLoc over the boxes it has (map boxes or cuts).
+FACE_BAND_GRID = tuple(
+    (inset, top, bottom)
+    for inset in (0.0, 0.1, 0.15, 0.2)
+    for top in (-0.5, -0.25, 0.1, 0.2, 0.3)
+    for bottom in (0.3, 0.45, 0.55, 0.65, 0.8)
+    if top < bottom
+)
+MIN_FACE_BAND_GAIN = 0.03
+
+
+def _tune_face_bands(
+    detector: FashionDetector,
+    config: DetectorConfig,
+    photo_maps: Sequence[PhotoMaps],
+    ground_truth: dict[str, list[GroundTruthBox]],
+) -> dict[str, tuple[float, float, float]]:
+    """Per class, the `FACE_BAND_GRID` band whose first boxes win the most CorLoc on the
+    maps over `config`'s boxes (a face's band where one is found, else the class's box), by
+    at least `MIN_FACE_BAND_GAIN` (else none). Each item's face is looked for once."""
+    tuned = detector.with_config(**{**config.to_dict(), "class_face_band": {}})
+    bands = [FaceBand(*values) for values in FACE_BAND_GRID]
+    hits: dict[str, dict[object, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    found_faces: dict[str, int] = defaultdict(int)
+    for item in tqdm(photo_maps, desc="face bands"):
+        for class_name, truths in _truths_by_class(ground_truth.get(item.photo.image, [])).items():
+            heatmap = item.maps[class_name][1]  # (H, W)
+            found = tuned.detections_from_maps(
+                {class_name: item.maps[class_name]}, item.size, photo=item.pixels
+            )
+            current = found[0].box if found else None
+            hits[class_name][None].append(is_correct(current, truths))
+            face = None if item.pixels is None else find_face(item.pixels, heatmap)
+            found_faces[class_name] += face is not None
+            for values, band in zip(FACE_BAND_GRID, bands, strict=True):
+                boxed = band_in_map(face, band, heatmap.shape)
+                box = (
+                    current
+                    if boxed is None
+                    else photo_box(boxed, (1.0, 1.0), heatmap.shape, item.size)
+                )
+                hits[class_name][values].append(is_correct(box, truths))
+    chosen = {}
+    for class_name, table in hits.items():
+        scores = {values: float(np.mean(column)) for values, column in table.items()}
+        best = max(FACE_BAND_GRID, key=lambda values: scores[values])
+        if scores[best] >= scores[None] + MIN_FACE_BAND_GAIN:
+            chosen[class_name] = best
+        wins = sum(b and not c for c, b in zip(table[None], table[best], strict=True))
+        losses = sum(c and not b for c, b in zip(table[None], table[best], strict=True))
+        logger.info(
+            "face band %s: its boxes %.3f, best band %s %.3f (faces found for %d of %d items; "
+            "the band wins %d, loses %d)%s",
+            class_name,
+            scores[None],
+            best,
+            scores[best],
+            found_faces[class_name],
             len(table[None]),
             wins,
             losses,

@@ -21,6 +21,7 @@ from recommender.evaluate.detection import (
     score_maps,
 )
 from recommender.fashion_classes import FASHION_CLASSES
+from recommender.images import load_image
 
 
 def test_is_correct_needs_iou_of_at_least_one_half_with_any_truth() -> None:
@@ -310,3 +311,34 @@ def test_grabcut_seeds_are_kept_only_for_classes_whose_cut_boxes_win(pretrained_
     cut = score_maps(detector.with_config(class_grabcut=chosen), photo_maps, truths)
     plain = score_maps(detector, photo_maps, truths)
     assert cut["corloc"]["bottom"] == 1.0 and plain["corloc"]["bottom"] == 0.0
+
+
+def test_face_bands_are_kept_only_for_classes_whose_bands_win(
+    pretrained_backbone, data_dir: Path
+) -> None:
+    from recommender.detect import zero_shot_detector
+    from recommender.evaluate.detection import FACE_BAND_GRID, _tune_face_bands
+    from tests.recommender.test_detect_faces import _blob, _centre
+
+    truths_of = read_ground_truth_boxes(data_dir / "street")["photos/0003.jpg"]
+    glasses = next(truth.box for truth in truths_of if truth.class_name == "eyewear")
+    pixels = np.asarray(load_image(data_dir / "street" / "photos" / "0003.jpg"))
+    height, width = pixels.shape[:2]
+    # A blob around the head: its map box is too loose for the sunglasses; the "bag" is
+    # exactly the map's box, which no band of the face beats.
+    heatmap = _blob((height, width), _centre(glasses), radius=40)
+    config = replace(BASELINE_CONFIG, box_rule="mass")
+    detector = zero_shot_detector(backbone=pretrained_backbone, config=config)
+    map_box = detector.detections_from_maps({"bag": (0.9, heatmap)}, (width, height))[0].box
+    photo = StreetPhoto("photos/0003.jpg", Path("unused"), width, height, frozenset(), "val")
+    maps = {"eyewear": (0.9, heatmap), "bag": (0.9, heatmap)}
+    photo_maps = [PhotoMaps(photo, (width, height), maps, pixels)]
+    truths = {photo.image: [GroundTruthBox("eyewear", glasses), GroundTruthBox("bag", map_box)]}
+
+    chosen = _tune_face_bands(detector, config, photo_maps, truths)
+
+    assert set(chosen) == {"eyewear"} and chosen["eyewear"] in FACE_BAND_GRID
+    banded = score_maps(detector.with_config(class_face_band=chosen), photo_maps, truths)
+    plain = score_maps(detector, photo_maps, truths)
+    assert banded["corloc"]["eyewear"] == 1.0 and plain["corloc"]["eyewear"] == 0.0
+    assert banded["corloc"]["bag"] == 1.0
