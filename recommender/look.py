@@ -88,12 +88,14 @@ class LookAnalyzer:
             boxes = self._detected_items(self.detector.detect(image))
         if not boxes:
             return []
-        crops = [crop_box(image, box, margin=self.config.crop_margin) for _, _, box, _ in boxes]
+        crops = [
+            crop_box(image, searched, margin=self.config.crop_margin) for *_, searched in boxes
+        ]
         allowed = [(tags_by_class or {}).get(class_name or "") for class_name, *_ in boxes]
         vectors, tagsets = self.embedder.embed_with_tags(crops, allowed)  # (N, D), N tagsets
         return [
             LookItem(class_name, score, box, source, vector, tags)
-            for (class_name, score, box, source), vector, tags in zip(
+            for (class_name, score, box, source, _), vector, tags in zip(
                 boxes, vectors, tagsets, strict=True
             )
         ]
@@ -102,8 +104,8 @@ class LookAnalyzer:
         detections = self.detector.detect(image, region=region)
         best = detections[0] if detections else None
         if best is None:
-            return (None, 0.0, region, REGION)
-        return (best.class_name, best.score, region, REGION)
+            return (None, 0.0, region, REGION, region)
+        return (best.class_name, best.score, region, REGION, region)
 
     def _detected_items(self, detections: Sequence[Detection]) -> list[tuple]:
         kept: list[Detection] = []
@@ -116,7 +118,8 @@ class LookAnalyzer:
             kept.append(detection)
             if len(kept) == self.config.max_items:
                 break
-        return [(d.class_name, d.score, d.box, DETECTED) for d in kept]
+        # Each item: class, score, the box shown, where it came from, the region searched.
+        return [(d.class_name, d.score, d.box, DETECTED, d.query_box) for d in kept]
 
 
 def clip_region(region: Box, width: int, height: int) -> Box:

@@ -44,6 +44,16 @@ def box_area(box: Box) -> int:
     return max(box[2] - box[0], 0) * max(box[3] - box[1], 0)
 
 
+def union_box(first: Box, second: Box) -> Box:
+    """The smallest box holding both boxes."""
+    return (
+        min(first[0], second[0]),
+        min(first[1], second[1]),
+        max(first[2], second[2]),
+        max(first[3], second[3]),
+    )
+
+
 def sliding_windows(width: int, height: int, sizes: Sequence[float], overlap: float) -> list[Box]:
     """Square windows covering the image; each size is a fraction of the short side.
 

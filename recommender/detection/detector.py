@@ -34,6 +34,7 @@ from recommender.detection.boxes import (
     resize_box,
     scale_box,
     sliding_windows,
+    union_box,
     zoom_window,
 )
 from recommender.detection.faces import FaceBand, find_face
@@ -48,12 +49,21 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Detection:
-    """One detected item: class, score, box in original pixels (x2/y2 exclusive)."""
+    """One detected item: class, score, box in original pixels (x2/y2 exclusive), and the
+    region to crop for search when it is not the box (`search_box`, see `query_box`)."""
 
     class_name: str
     score: float
     box: tuple[int, int, int, int]
     heatmap: np.ndarray | None = field(default=None, repr=False)  # (H, W) float32 in [0, 1]
+    # A GrabCut box follows the item's colour edges, which is what a shopper should see;
+    # search does better on the union of that box and the map's (see `detections_from_maps`).
+    search_box: tuple[int, int, int, int] | None = None
+
+    @property
+    def query_box(self) -> tuple[int, int, int, int]:
+        """The region whose crop is searched for: `search_box`, else the box itself."""
+        return self.box if self.search_box is None else self.search_box
 
 
 @dataclass(frozen=True)
@@ -252,16 +262,23 @@ class FashionDetector:
             factors = self.config.class_box_scales.get(class_name, (1.0, 1.0))
             for rank, scored in enumerate(self.map_boxes(heatmap, class_name)):
                 box = photo_box(scored.box, factors, heatmap.shape, image_size, offset)
+                search = None
                 cut = cuts.get(class_name) if rank == 0 else None
                 if cut is not None:
                     cut_box = photo_box(cut, (1.0, 1.0), heatmap.shape, image_size, offset)
                     if box_area(cut_box) >= self.config.grabcut_min_area * box_area(box):
-                        box = cut_box
+                        # The cut is the item's extent as shown; search crops the union
+                        # with the map's box: a cut that stops at a fold or a print edge
+                        # loses part of the garment (held-out pairs, tops: R@1 / R@5 /
+                        # R@20 0.441 / 0.746 / 0.901 with cut crops, 0.473 / 0.784 /
+                        # 0.922 with the union).
+                        box, search = cut_box, union_box(box, cut_box)
                 band = bands.get(class_name) if rank == 0 else None
                 if band is not None:
                     box = photo_box(band, (1.0, 1.0), heatmap.shape, image_size, offset)
+                    search = None
                 detections.append(
-                    Detection(class_name, probability * scored.score, box, normalised)
+                    Detection(class_name, probability * scored.score, box, normalised, search)
                 )
         return sorted(detections, key=lambda detection: detection.score, reverse=True)
 

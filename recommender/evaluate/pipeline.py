@@ -9,12 +9,14 @@ was evaluated on), gallery = their shop photos + the whole catalog, embedded onc
 `recommender.evaluate.retrieval`'s feature cache. Three query conditions are ranked the
 same way: the detected crop (full pipeline), the ground-truth top crop (reference, the
 retrieval CLI's condition) and the whole photo. The detector is also scored on its own:
-share of photos whose chosen box has IoU >= 0.5 with the pair's ground-truth top box.
+share of photos whose searched region has IoU >= 0.5 with the pair's ground-truth top box
+(the chosen detection's `query_box`: its box, or for a GrabCut box its union with the
+map's box).
 
 Box rule (`choose_top_detection`): the highest-scoring "top"; if no top was detected, the
 highest-scoring "dress" or "outerwear" (VITON's top box is the union of upper clothes, dress
 and coat); if none of these, the whole photo is the query (a counted fallback, an IoU miss).
-The chosen box is grown by `CROP_MARGIN` of its size on each side before cropping.
+The searched region is grown by `CROP_MARGIN` of its size on each side before cropping.
 `--localise top` localises tops even where the detector does not find one present (the
 user says what to look for), so only a photo without any activation falls back.
 """
@@ -75,7 +77,7 @@ Embed = Callable[[Sequence[Image.Image]], np.ndarray]
 
 @dataclass(frozen=True)
 class QueryCrop:
-    """The box a query was cropped to (None: the whole photo, a fallback) and its class."""
+    """The region a query was cropped to (None: the whole photo, a fallback), its class."""
 
     box: tuple[int, int, int, int] | None
     class_name: str | None
@@ -97,7 +99,8 @@ def detect_query_crops(
     classes: Sequence[str] | None = None,
     progress: bool = False,
 ) -> list[QueryCrop]:
-    """One QueryCrop per photo: the chosen detection's box, or None for the whole photo.
+    """One QueryCrop per photo: the chosen detection's `query_box`, or None for the whole
+    photo.
 
     `classes` (e.g. ["top"], when the user says what to search for) are localised whether
     or not the detector finds them present; by default only present classes are.
@@ -106,7 +109,9 @@ def detect_query_crops(
     for photo in tqdm(photos, desc="detect", disable=not progress, leave=False):
         chosen = choose_top_detection(detector.detect(photo, classes=classes))
         crops.append(
-            QueryCrop(None, None) if chosen is None else QueryCrop(chosen.box, chosen.class_name)
+            QueryCrop(None, None)
+            if chosen is None
+            else QueryCrop(chosen.query_box, chosen.class_name)
         )
     return crops
 

@@ -80,6 +80,13 @@ def test_iou_of_exclusive_boxes() -> None:
     assert iou((0, 0, 10, 10), (10, 0, 20, 10)) == 0.0
 
 
+def test_union_box_holds_both_boxes() -> None:
+    from recommender.detection.boxes import union_box
+
+    assert union_box((10, 20, 30, 40), (15, 5, 50, 35)) == (10, 5, 50, 40)
+    assert union_box((10, 20, 30, 40), (12, 22, 28, 38)) == (10, 20, 30, 40)
+
+
 def test_zoom_window_is_a_square_around_the_box_inside_the_image() -> None:
     from recommender.detection.boxes import zoom_window
 

@@ -5,7 +5,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from recommender.detection.boxes import iou
+from recommender.detection.boxes import iou, union_box
 from recommender.detection.refine import GrabCutSetting, grabcut_box
 
 SEEDS = GrabCutSetting(background=0.2, probable=0.5, certain=0.8)
@@ -86,9 +86,9 @@ def test_detector_cuts_the_first_box_of_grabcut_classes_only_given_the_photo(
     detector = zero_shot_detector(backbone=pretrained_backbone, config=config)
     maps = {"bottom": (0.9, heatmap), "footwear": (0.9, heatmap), "dress": (0.9, heatmap)}
 
-    found = {
-        d.class_name: d.box for d in detector.detections_from_maps(maps, (120, 160), photo=photo)
-    }
+    detections = detector.detections_from_maps(maps, (120, 160), photo=photo)
+    found = {d.class_name: d.box for d in detections}
+    searched = {d.class_name: d.query_box for d in detections}
     map_boxes = {d.class_name: d.box for d in detector.detections_from_maps(maps, (120, 160))}
 
     assert map_boxes["bottom"] == map_boxes["footwear"]  # without the photo: the map's region
@@ -96,6 +96,10 @@ def test_detector_cuts_the_first_box_of_grabcut_classes_only_given_the_photo(
     assert iou(found["bottom"], trousers) >= 0.8
     assert iou(found["bottom"], trousers) > iou(map_boxes["bottom"], trousers) + 0.1
     assert found["dress"] == found["bottom"]  # two cuts, run side by side, as one alone
+    # The cut box is shown; search crops its union with the map's box.
+    assert searched["bottom"] == union_box(found["bottom"], map_boxes["bottom"])
+    assert searched["bottom"] != found["bottom"]
+    assert searched["footwear"] == found["footwear"]
     restored = DetectorConfig.from_dict(config.to_dict())
     assert restored.class_grabcut == {"bottom": (0.2, 0.5, 0.8), "dress": (0.2, 0.5, 0.8)}
 
@@ -131,4 +135,5 @@ def test_a_cut_that_collapses_onto_a_print_leaves_the_map_box(pretrained_backbon
     assert box_area(collapsed) < MIN_AREA_SHARE * box_area(map_box)
     assert iou(collapsed, (52, 70, 68, 86)) >= 0.5
     assert guarded == map_box
+    assert detector.detections_from_maps(maps, (120, 160), photo=photo)[0].search_box is None
     assert config.grabcut_min_area == MIN_AREA_SHARE

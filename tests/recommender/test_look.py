@@ -127,3 +127,28 @@ def test_a_region_is_one_item_with_the_shoppers_box(
 def test_region_outside_the_photo_is_refused() -> None:
     with pytest.raises(ValueError, match="outside"):
         clip_region((500, 500, 600, 600), 400, 300)
+
+
+def test_an_item_shows_its_box_and_is_searched_by_its_query_box(
+    detector: FashionDetector, tag_embedder: ImageEmbedder, street_photo, monkeypatch
+) -> None:
+    from recommender.data.pairs import crop_box
+    from recommender.detection.detector import Detection
+
+    cut, union = (200, 250, 330, 420), (150, 200, 360, 480)  # a GrabCut box, its union
+    analyzer = LookAnalyzer(detector, tag_embedder)
+    found = [Detection("top", 0.9, cut, search_box=union), Detection("bag", 0.5, (20, 30, 90, 120))]
+    monkeypatch.setattr(analyzer.detector, "detect", lambda image: found)
+
+    items = analyzer.analyse(street_photo)
+
+    margin = analyzer.config.crop_margin
+    expected, _ = tag_embedder.embed_with_tags(
+        [
+            crop_box(street_photo, union, margin=margin),
+            crop_box(street_photo, (20, 30, 90, 120), margin=margin),
+        ],
+        [None, None],
+    )  # (2, D)
+    assert [item.box for item in items] == [cut, (20, 30, 90, 120)]
+    np.testing.assert_allclose(np.stack([item.vector for item in items]), expected, atol=1e-5)
