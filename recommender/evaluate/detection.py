@@ -322,32 +322,12 @@ def _tune_grabcut(
                 cutter = tuned.with_config(class_grabcut={class_name: seeds})
                 found = cutter.detections_from_maps(one, item.size, photo=item.pixels)
                 hits[class_name][seeds].append(is_correct(found[0].box if found else None, truths))
-    chosen = {}
-    for class_name, table in hits.items():
-        scores = {seeds: float(np.mean(values)) for seeds, values in table.items()}
-        best = max(GRABCUT_GRID, key=lambda seeds: scores[seeds])
-        if scores[best] >= scores[None] + MIN_GRABCUT_GAIN:
-            chosen[class_name] = best
-        wins = sum(c and not m for m, c in zip(table[None], table[best], strict=True))
-        losses = sum(m and not c for m, c in zip(table[None], table[best], strict=True))
-        logger.info(
-            "GrabCut %s: map boxes %.3f, best seeds %s %.3f (of %d items the cut wins %d, "
-            "loses %d)%s",
-            class_name,
-            scores[None],
-            best,
-            scores[best],
-            len(table[None]),
-            wins,
-            losses,
-            " kept" if class_name in chosen else "",
-        )
-    return chosen
+    return _winning_settings(hits, GRABCUT_GRID, MIN_GRABCUT_GAIN, "GrabCut seeds")
 
 
 # Face bands tried per class (inset, top, bottom: fractions of the face box; see
 # `detection.faces.FaceBand`): sunglasses sit in the band 0.2-0.55 below the face's top
-# (on train+val the map's eyewear boxes 0.575, the band (0.15, 0.2, 0.55) 0.82); bands
+# (on train+val the map's eyewear boxes 0.575, the band (0.1, 0.2, 0.55) 0.805); bands
 # reaching above the face are there for hats. A class keeps its best band only where it
 # wins `MIN_FACE_BAND_GAIN` CorLoc over the boxes it has (map boxes or cuts).
 FACE_BAND_GRID = tuple(
@@ -391,25 +371,38 @@ def _tune_face_bands(
                     else photo_box(boxed, (1.0, 1.0), heatmap.shape, item.size)
                 )
                 hits[class_name][values].append(is_correct(box, truths))
+    notes = {name: f"; a face found for {count} items" for name, count in found_faces.items()}
+    return _winning_settings(hits, FACE_BAND_GRID, MIN_FACE_BAND_GAIN, "face band", notes)
+
+
+def _winning_settings(
+    hits: dict[str, dict[object, list[bool]]],
+    grid: Sequence[tuple[float, float, float]],
+    min_gain: float,
+    label: str,
+    notes: dict[str, str] | None = None,
+) -> dict[str, tuple[float, float, float]]:
+    """Per class, the `grid` setting with the most hits, kept where its CorLoc beats the
+    class's boxes without it (the `None` column) by `min_gain`; each class's choice is
+    logged with the items it wins and loses against them."""
     chosen = {}
     for class_name, table in hits.items():
-        scores = {values: float(np.mean(column)) for values, column in table.items()}
-        best = max(FACE_BAND_GRID, key=lambda values: scores[values])
-        if scores[best] >= scores[None] + MIN_FACE_BAND_GAIN:
+        scores = {setting: float(np.mean(column)) for setting, column in table.items()}
+        best = max(grid, key=lambda setting: scores[setting])
+        if scores[best] >= scores[None] + min_gain:
             chosen[class_name] = best
-        wins = sum(b and not c for c, b in zip(table[None], table[best], strict=True))
-        losses = sum(c and not b for c, b in zip(table[None], table[best], strict=True))
+        pairs = list(zip(table[None], table[best], strict=True))
         logger.info(
-            "face band %s: its boxes %.3f, best band %s %.3f (faces found for %d of %d items; "
-            "the band wins %d, loses %d)%s",
+            "%s %s: without %.3f, best %s %.3f (of %d items it wins %d, loses %d%s)%s",
+            label,
             class_name,
             scores[None],
             best,
             scores[best],
-            found_faces[class_name],
-            len(table[None]),
-            wins,
-            losses,
+            len(pairs),
+            sum(new and not old for old, new in pairs),
+            sum(old and not new for old, new in pairs),
+            (notes or {}).get(class_name, ""),
             " kept" if class_name in chosen else "",
         )
     return chosen
