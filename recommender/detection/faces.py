@@ -2,7 +2,7 @@
 
 An eyewear map is a blob around the head whose peak is the glasses: it knows which head
 and roughly where, not where the frames end. A face does: glasses cover a band of it.
-OpenCV's frontal-face Haar cascade (it ships inside the `opencv-python` wheels, nothing is
+OpenCV's frontal-face Haar cascade (it ships inside OpenCV's wheels; nothing is
 downloaded) looks for faces near the map's peak, the face holding the most of the map's
 mass is taken, and the item's box is a band of that face: `FaceBand` (fractions of the
 face box, tuned per class on the street photos like the thresholds). No fashion box
@@ -92,7 +92,8 @@ def find_face(photo: np.ndarray, heatmap: np.ndarray) -> Box | None:
     size = (max(round(photo.shape[1] * scale), 1), max(round(photo.shape[0] * scale), 1))
     small = cv2.resize(photo, size, interpolation=cv2.INTER_AREA)  # (h, w, 3)
     weights = cv2.resize(heatmap.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
-    rows, columns = np.nonzero(weights >= PEAK_SHARE * float(weights.max()))
+    threshold = PEAK_SHARE * float(weights.max())
+    rows, columns = np.nonzero(weights >= threshold)
     if rows.size == 0:
         return None
     window = _grown(
@@ -109,7 +110,7 @@ def find_face(photo: np.ndarray, heatmap: np.ndarray) -> Box | None:
     for x, y, width, height in faces:
         face = (x1 + int(x), y1 + int(y), x1 + int(x + width), y1 + int(y + height))
         inside = weights[face[1] : face[3], face[0] : face[2]]
-        if inside.size == 0 or float(inside.max()) < PEAK_SHARE * float(weights.max()):
+        if inside.size == 0 or float(inside.max()) < threshold:
             continue
         mass = float(inside.sum())
         if best is None or mass > best[0]:
