@@ -73,6 +73,7 @@ class TrainConfig:
     zoom: bool = True  # the trained detector takes a closer look around each first box
     grabcut: bool = True  # classes whose first boxes GrabCut cuts better keep its seeds
     face_bands: bool = True  # classes whose first boxes a band of a face fits better keep it
+    face_anchors: bool = True  # classes whose first boxes gain from a face prior keep it
     finetune_epochs: int = 4  # full mode: epochs of the backbone's tail
     tail_stages: int = 1  # full mode: the last stages (+ final conv) that are fine-tuned
     finetune_street_weight: float = 3.0
@@ -237,6 +238,7 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, version: str) -
         split=tune_split,
         grabcut=config.grabcut and not config.zoom,
         face_bands=config.face_bands and not config.zoom,
+        face_anchors=config.face_anchors and not config.zoom,
     )
     if config.zoom:  # the closer look starts from the boxes of the tuned thresholds ...
         placement = {name: tuned.threshold_for(name) for name in FASHION_CLASSES}
@@ -251,6 +253,7 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, version: str) -
             split=tune_split,
             grabcut=config.grabcut,
             face_bands=config.face_bands,
+            face_anchors=config.face_anchors,
         )
     checkpoint = DetectorCheckpoint(
         class_names=FASHION_CLASSES,
@@ -349,6 +352,11 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="no face bands (sunglasses boxed from the face their map points at)",
     )
+    parser.add_argument(
+        "--no-face-anchors",
+        action="store_true",
+        help="no face anchors (boxes moved toward where their class sits below the face)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -363,6 +371,7 @@ def main(argv: list[str] | None = None) -> None:
         tune_split=args.tune_split,
         grabcut=not args.no_grabcut,
         face_bands=not args.no_face_bands,
+        face_anchors=not args.no_face_anchors,
         **{name: value for name, value in given.items() if value is not None},
     )
     args.out.mkdir(parents=True, exist_ok=True)

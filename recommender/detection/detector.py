@@ -37,7 +37,7 @@ from recommender.detection.boxes import (
     union_box,
     zoom_window,
 )
-from recommender.detection.faces import FaceBand, find_face
+from recommender.detection.faces import HEAD_CLASS, FaceAnchor, FaceBand, find_face
 from recommender.detection.refine import GrabCutSetting, grabcut_box
 from recommender.devices import resolve_device, resolve_precision
 from recommender.models.backbones import Backbone
@@ -121,6 +121,11 @@ class DetectorConfig:
     # map's (or the cut's). Sunglasses: their map is a blob around the head. Tuned like the
     # GrabCut seeds; empty in older checkpoints.
     class_face_band: Mapping[str, tuple[float, float, float]] = field(default_factory=dict)
+    # Per-class face anchors (`faces.FaceAnchor`: weights, width, top, bottom): the class's
+    # first box (the map's, the cut's) is pulled toward where the class sits relative to
+    # the face that the `faces.HEAD_CLASS` map points at; without such a face it stays.
+    # Tuned on the street photos like the bands; empty in older checkpoints.
+    class_face_anchor: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     max_boxes_per_class: int = 3
     iou_threshold: float = 0.5
     containment_threshold: float = 0.9
@@ -129,7 +134,7 @@ class DetectorConfig:
         values = asdict(self)
         values["class_thresholds"] = dict(self.class_thresholds)
         values["zoom_thresholds"] = dict(self.zoom_thresholds)
-        for key in ("class_box_scales", "class_grabcut", "class_face_band"):
+        for key in ("class_box_scales", "class_grabcut", "class_face_band", "class_face_anchor"):
             values[key] = {name: list(numbers) for name, numbers in getattr(self, key).items()}
         return values
 
@@ -159,6 +164,11 @@ class DetectorConfig:
             known["class_face_band"] = {
                 str(name): FaceBand.from_values(band).as_tuple()
                 for name, band in known["class_face_band"].items()
+            }
+        if "class_face_anchor" in known:
+            known["class_face_anchor"] = {
+                str(name): FaceAnchor.from_values(anchor).as_tuple()
+                for name, anchor in known["class_face_anchor"].items()
             }
         return cls(**known)
 
@@ -221,11 +231,22 @@ class FashionDetector:
         offset = (0, 0)
         if region is not None:
             image, offset = image.crop(region), (region[0], region[1])
-        maps = self.class_maps(image, classes=classes)
-        refined = self.config.class_grabcut or self.config.class_face_band
+        guides = (HEAD_CLASS,) if self.config.class_face_anchor else ()
+        maps, guide_maps = self._maps(image, classes, guides)
+        refined = (
+            self.config.class_grabcut
+            or self.config.class_face_band
+            or self.config.class_face_anchor
+        )
         photo = self.photo_pixels(image) if refined else None  # (h, w, 3) RGB
+        head = {**guide_maps, **maps}.get(HEAD_CLASS)
         return self.detections_from_maps(
-            maps, image.size, offset=offset, return_heatmaps=return_heatmaps, photo=photo
+            maps,
+            image.size,
+            offset=offset,
+            return_heatmaps=return_heatmaps,
+            photo=photo,
+            head_map=None if head is None else head[1],
         )
 
     def photo_pixels(self, image: Image.Image) -> np.ndarray:
@@ -248,15 +269,19 @@ class FashionDetector:
         offset: tuple[int, int] = (0, 0),
         return_heatmaps: bool = False,
         photo: np.ndarray | None = None,
+        head_map: np.ndarray | None = None,
     ) -> list[Detection]:
         """Boxes from `class_maps()` output, best first (cheap: lets thresholds be tuned).
 
         `photo` (h, w, 3 uint8 RGB, any size) lets the classes of `class_grabcut` cut their
         first box out of it and those of `class_face_band` take a band of a face in it;
-        without it every box comes from the maps alone."""
+        without it every box comes from the maps alone. The classes of `class_face_anchor`
+        move their first box by the face that `head_map` (the `HEAD_CLASS` map, default:
+        the one in `maps`) points at in `photo`."""
         detections = []
         cuts = self._grabcuts(maps, photo)
         bands = self._face_bands(maps, photo)
+        face = self._anchor_face(maps, photo, head_map, image_size, offset)
         for class_name, (probability, heatmap) in maps.items():
             normalised = _normalise(heatmap, image_size) if return_heatmaps else None
             factors = self.config.class_box_scales.get(class_name, (1.0, 1.0))
@@ -277,16 +302,26 @@ class FashionDetector:
                 if band is not None:
                     box = photo_box(band, (1.0, 1.0), heatmap.shape, image_size, offset)
                     search = None
+                anchor = self.config.class_face_anchor.get(class_name) if rank == 0 else None
+                if anchor is not None and face is not None:
+                    box = anchored_box(box, face, FaceAnchor(*anchor), image_size, offset)
                 detections.append(
                     Detection(class_name, probability * scored.score, box, normalised, search)
                 )
         return sorted(detections, key=lambda detection: detection.score, reverse=True)
 
-    @torch.inference_mode()
     def class_maps(
         self, image: Image.Image, *, classes: Sequence[str] | None = None
     ) -> dict[str, tuple[float, np.ndarray]]:
         """Class -> (presence probability, coverage-normalised map at the working size)."""
+        return self._maps(image, classes)[0]
+
+    @torch.inference_mode()
+    def _maps(
+        self, image: Image.Image, classes: Sequence[str] | None, guides: Sequence[str] = ()
+    ) -> tuple[dict[str, tuple[float, np.ndarray]], dict[str, tuple[float, np.ndarray]]]:
+        """`class_maps`, and apart the maps of the `guides` classes not selected with them
+        (computed in the same passes: a guide only steers other classes' boxes)."""
         if image.mode != "RGB":
             raise ValueError(f"expected an RGB image, got mode {image.mode!r}; use load_image()")
         full = self._full_tensor(image).to(self.device)  # (1, 3, H, W)
@@ -295,7 +330,10 @@ class FashionDetector:
         probabilities = self.head.probabilities(pooled)[0]  # (K,)
         selected = self._select_classes(probabilities, classes)
         if not selected:
-            return {}
+            return {}, {}
+        chosen = len(selected)
+        indexes = (self.class_names.index(name) for name in guides if name in self.class_names)
+        selected += [index for index in indexes if index not in selected]
         height, width = full.shape[2], full.shape[3]
         cams = self.head.cams(features)[0, selected]  # (k, h, w)
         total = F.interpolate(cams[None].clamp_min(0), size=(height, width), mode="bilinear")[0]
@@ -309,9 +347,13 @@ class FashionDetector:
         averaged = (total / coverage).cpu().numpy()  # (k, H, W)
         if self.config.zoom:
             self._zoom(image, averaged, selected)
-        return {
+        maps = {
             self.class_names[index]: (float(probabilities[index]), averaged[position])
             for position, index in enumerate(selected)
+        }
+        names = [self.class_names[index] for index in selected]
+        return {name: maps[name] for name in names[:chosen]}, {
+            name: maps[name] for name in names[chosen:]
         }
 
     def _select_classes(
@@ -447,6 +489,25 @@ class FashionDetector:
                 bands[name] = band
         return bands
 
+    def _anchor_face(
+        self,
+        maps: dict[str, tuple[float, np.ndarray]],
+        photo: np.ndarray | None,
+        head_map: np.ndarray | None,
+        image_size: tuple[int, int],
+        offset: tuple[int, int],
+    ) -> Box | None:
+        """The face the head map points at, in photo pixels, when a class of `maps` is
+        anchored to it (`class_face_anchor`); else None."""
+        if photo is None or not any(name in self.config.class_face_anchor for name in maps):
+            return None
+        if head_map is None and HEAD_CLASS in maps:
+            head_map = maps[HEAD_CLASS][1]
+        face = None if head_map is None else find_face(photo, head_map)
+        if face is None:
+            return None
+        return photo_box(face, (1.0, 1.0), head_map.shape, image_size, offset)
+
     def _grabcut(self, photo: np.ndarray, heatmap: np.ndarray, class_name: str) -> Box | None:
         seeds = self.config.class_grabcut[class_name]
         return grabcut_box(
@@ -491,6 +552,21 @@ def photo_box(
     return _clip(
         scale_box(resized, scale_x, scale_y, offset), width + offset[0], height + offset[1]
     )
+
+
+def anchored_box(
+    box: Box,
+    face: Box,
+    anchor: FaceAnchor,
+    image_size: tuple[int, int],
+    offset: tuple[int, int] = (0, 0),
+) -> Box:
+    """`box` moved by `anchor` toward the prior of `face` (photo pixels), inside the photo;
+    `box` itself when that leaves nothing."""
+    width, height = image_size
+    moved = _clip(anchor.apply(box, face), width + offset[0], height + offset[1])
+    moved = (max(moved[0], offset[0]), max(moved[1], offset[1]), moved[2], moved[3])
+    return moved if box_area(moved) > 0 else box
 
 
 def face_band_box(photo: np.ndarray, heatmap: np.ndarray, band: FaceBand) -> Box | None:

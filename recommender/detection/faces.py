@@ -31,6 +31,10 @@ MIN_FACE = 16  # pixels at that size
 PEAK_SHARE = 0.5
 WINDOW_GROWTH = 0.5
 
+# The class whose map guides the face search for face anchors (`FaceAnchor`): the
+# sunglasses map is a blob around the wearer's head, also in photos without sunglasses.
+HEAD_CLASS = "eyewear"
+
 _local = threading.local()  # a CascadeClassifier is not shared between threads
 
 
@@ -66,6 +70,58 @@ class FaceBand:
             int(round(y1 + self.top * height)),
             int(round(x2 - self.inset * width)),
             int(round(y1 + self.bottom * height)),
+        )
+
+
+@dataclass(frozen=True)
+class FaceAnchor:
+    """A class's box pulled toward where that class sits relative to the wearer's face.
+
+    Bodies scale with faces: a top starts about one face height below the face's top and a
+    skirt is about two face widths wide, while a map's region can stop at a fold or spill
+    over the next garment. The prior box is centred on the box's own centre, `width` face
+    widths wide, with its top and bottom edges `top` and `bottom` face heights below the
+    face's top; the box's left and right edges move toward the prior's by `weight_x`, its
+    top and bottom edges by `weight_y` (0: the box, 1: the prior)."""
+
+    weight_x: float
+    weight_y: float
+    width: float
+    top: float
+    bottom: float
+
+    def __post_init__(self) -> None:
+        weights_ok = 0 <= self.weight_x <= 1 and 0 <= self.weight_y <= 1
+        if not (weights_ok and self.width > 0 and self.top < self.bottom):
+            raise ValueError(
+                "a face anchor needs weights in [0, 1], width > 0 and top < bottom, got "
+                f"{self.as_tuple()}"
+            )
+
+    @classmethod
+    def from_values(cls, values: Sequence[float]) -> FaceAnchor:
+        weight_x, weight_y, width, top, bottom = (float(value) for value in values)
+        return cls(weight_x, weight_y, width, top, bottom)
+
+    def as_tuple(self) -> tuple[float, float, float, float, float]:
+        return (self.weight_x, self.weight_y, self.width, self.top, self.bottom)
+
+    def apply(self, box: Box, face: Box) -> Box:
+        """`box` moved toward the prior of `face` (both in the same pixels)."""
+        x1, y1, x2, y2 = box
+        face_x1, face_y1, face_x2, face_y2 = face
+        face_width, face_height = face_x2 - face_x1, face_y2 - face_y1
+        centre, half = (x1 + x2) / 2, self.width * face_width / 2
+        prior = (
+            centre - half,
+            face_y1 + self.top * face_height,
+            centre + half,
+            face_y1 + self.bottom * face_height,
+        )
+        weights = (self.weight_x, self.weight_y, self.weight_x, self.weight_y)
+        return tuple(  # type: ignore[return-value]
+            int(round((1 - weight) * edge + weight * target))
+            for edge, target, weight in zip(box, prior, weights, strict=True)
         )
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from recommender.data.street import read_ground_truth_boxes
 from recommender.detection.boxes import Box, iou
-from recommender.detection.faces import FaceBand, find_face
+from recommender.detection.faces import FaceAnchor, FaceBand, find_face
 from recommender.images import load_image
 
 SUNGLASSES_BAND = FaceBand(inset=0.15, top=0.2, bottom=0.55)
@@ -115,3 +115,76 @@ def test_boxes_are_refined_on_one_copy_of_the_photo_at_the_refiners_size(
 
     assert detector.photo_pixels(large).shape == (2 * SHORT_SIDE, SHORT_SIDE, 3)
     assert detector.photo_pixels(small).shape == (200, 300, 3)  # never enlarged
+
+
+def test_face_anchor_geometry_and_bad_values() -> None:
+    face = (130, 100, 170, 150)  # 40 x 50
+    # Prior: centred on the box (x 150), 2 face widths wide, 1 to 4 face heights below.
+    anchor = FaceAnchor(weight_x=0.5, weight_y=1.0, width=2.0, top=1.0, bottom=4.0)
+
+    assert anchor.apply((100, 300, 200, 400), face) == (105, 150, 195, 300)
+    assert FaceAnchor(0.0, 0.0, 2.0, 1.0, 4.0).apply((100, 300, 200, 400), face) == (
+        100,
+        300,
+        200,
+        400,
+    )
+    assert FaceAnchor.from_values(anchor.as_tuple()) == anchor
+    for values in ((1.5, 0, 1, 0, 1), (0, -0.1, 1, 0, 1), (0, 0, 0, 0, 1), (0, 0, 1, 2, 1)):
+        with pytest.raises(ValueError, match="face anchor"):
+            FaceAnchor.from_values(values)
+
+
+def test_detector_moves_anchored_boxes_by_the_face_the_head_map_points_at(
+    street_face, pretrained_backbone
+) -> None:
+    from recommender.detect import zero_shot_detector
+    from recommender.detection.detector import BASELINE_CONFIG, DetectorConfig, photo_box
+
+    photo, glasses = street_face
+    height, width = photo.shape[:2]
+    head = _blob((height // 2, width // 2), _centre((*(v / 2 for v in glasses),)), radius=20)
+    top_map = _blob((height // 2, width // 2), (width / 4, height / 4), radius=30)
+    anchor = FaceAnchor(1.0, 1.0, width=2.0, top=1.2, bottom=4.0)
+    config = replace(BASELINE_CONFIG, box_rule="mass", class_face_anchor={"top": anchor.as_tuple()})
+    detector = zero_shot_detector(backbone=pretrained_backbone, config=config)
+    maps = {"top": (0.9, top_map), "bag": (0.9, top_map)}
+
+    moved = {
+        d.class_name: d.box
+        for d in detector.detections_from_maps(maps, (width, height), photo=photo, head_map=head)
+    }
+    plain = {d.class_name: d.box for d in detector.detections_from_maps(maps, (width, height))}
+    no_head = detector.detections_from_maps(maps, (width, height), photo=photo)
+
+    face = photo_box(find_face(photo, head), (1.0, 1.0), head.shape, (width, height))
+    face_width, face_height = face[2] - face[0], face[3] - face[1]
+    assert moved["top"][1] == pytest.approx(face[1] + 1.2 * face_height, abs=1)
+    assert moved["top"][3] == pytest.approx(face[1] + 4.0 * face_height, abs=1)
+    assert moved["top"][2] - moved["top"][0] == pytest.approx(2 * face_width, abs=1)
+    assert moved["top"] != plain["top"] and moved["bag"] == plain["bag"]  # bags: no anchor
+    assert {d.class_name: d.box for d in no_head} == plain  # no head map, no face: map boxes
+    restored = DetectorConfig.from_dict(config.to_dict())
+    assert restored.class_face_anchor == {"top": (1.0, 1.0, 2.0, 1.2, 4.0)}
+
+
+def test_detect_computes_the_head_map_for_anchors_without_reporting_it(
+    pretrained_backbone, data_dir: Path
+) -> None:
+    from recommender.detect import zero_shot_detector
+    from recommender.detection.detector import BASELINE_CONFIG
+
+    image = load_image(data_dir / "street" / "photos" / "0003.jpg")
+    anchors = {"top": (0.5, 0.5, 2.0, 1.2, 4.0)}
+    detector = zero_shot_detector(
+        backbone=pretrained_backbone, config=replace(BASELINE_CONFIG, class_face_anchor=anchors)
+    )
+
+    maps, guides = detector._maps(image, ["top"], ("eyewear",))
+    found = detector.detect(image, classes=["top"])
+
+    assert set(maps) == {"top"} and set(guides) == {"eyewear"}
+    assert guides["eyewear"][1].shape == maps["top"][1].shape
+    assert {d.class_name for d in found} == {"top"}
+    with_eyewear, none = detector._maps(image, ["top", "eyewear"], ("eyewear",))
+    assert set(with_eyewear) == {"top", "eyewear"} and none == {}

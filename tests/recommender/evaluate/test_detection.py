@@ -342,3 +342,51 @@ def test_face_bands_are_kept_only_for_classes_whose_bands_win(
     plain = score_maps(detector, photo_maps, truths)
     assert banded["corloc"]["eyewear"] == 1.0 and plain["corloc"]["eyewear"] == 0.0
     assert banded["corloc"]["bag"] == 1.0
+
+
+def test_face_anchors_are_kept_only_for_classes_whose_moved_boxes_win(
+    pretrained_backbone, data_dir: Path
+) -> None:
+    from recommender.detect import zero_shot_detector
+    from recommender.detection.detector import anchored_box, photo_box
+    from recommender.detection.faces import FaceAnchor, find_face
+    from recommender.evaluate.detection import (
+        FACE_ANCHOR_WEIGHTS,
+        MIN_FACE_ANCHOR_ITEMS,
+        _tune_face_anchors,
+    )
+    from tests.recommender.test_detect_faces import _blob, _centre
+
+    truths_of = read_ground_truth_boxes(data_dir / "street")["photos/0003.jpg"]
+    glasses = next(truth.box for truth in truths_of if truth.class_name == "eyewear")
+    pixels = np.asarray(load_image(data_dir / "street" / "photos" / "0003.jpg"))
+    height, width = pixels.shape[:2]
+    head = _blob((height, width), _centre(glasses), radius=40)  # the eyewear map: the head
+    # A "top" map around the chest whose box is too small for the top; the "bag" is exactly
+    # its map's box, which no move toward the face prior beats.
+    body = _blob((height, width), (width / 2, _centre(glasses)[1] + 180), radius=25)
+    config = replace(BASELINE_CONFIG, box_rule="mass")
+    detector = zero_shot_detector(backbone=pretrained_backbone, config=config)
+    map_box = detector.detections_from_maps({"top": (0.9, body)}, (width, height))[0].box
+    face = photo_box(find_face(pixels, head), (1.0, 1.0), head.shape, (width, height))
+    top = anchored_box(map_box, face, FaceAnchor(1.0, 1.0, 2.5, 1.1, 4.0), (width, height))
+    assert not is_correct(map_box, [top])
+    maps = {"eyewear": (0.9, head), "top": (0.9, body), "bag": (0.9, body)}
+    photo_maps, truths = [], {}
+    for index in range(MIN_FACE_ANCHOR_ITEMS):
+        photo = StreetPhoto(
+            f"photos/{index}.jpg", Path("unused"), width, height, frozenset(), "val"
+        )
+        photo_maps.append(PhotoMaps(photo, (width, height), maps, pixels))
+        truths[photo.image] = [GroundTruthBox("top", top), GroundTruthBox("bag", map_box)]
+
+    chosen = _tune_face_anchors(detector, config, photo_maps, truths)
+
+    assert set(chosen) == {"top"} and chosen["top"][:2] in FACE_ANCHOR_WEIGHTS
+    assert chosen["top"][2:] == pytest.approx((2.5, 1.1, 4.0), abs=0.05)  # the truths' median
+    anchored = score_maps(detector.with_config(class_face_anchor=chosen), photo_maps, truths)
+    plain = score_maps(detector, photo_maps, truths)
+    assert anchored["corloc"]["top"] == 1.0 and plain["corloc"]["top"] == 0.0
+    assert anchored["corloc"]["bag"] == 1.0
+    # Too few items with a face: no prior, no anchor.
+    assert _tune_face_anchors(detector, config, photo_maps[:-1], truths) == {}
