@@ -68,6 +68,7 @@ from recommender.models.embedder import (
     pseudo_tag_targets,
     set_trainable_blocks,
 )
+from recommender.models.transforms import EvalTransform
 from recommender.tags import TagVocabulary, build_vocabulary
 from recommender.weights import get_weight_entry
 
@@ -103,6 +104,7 @@ class TrainConfig:
     grid_stages: tuple[int, ...] = (0,)  # early stages averaged on a 7x7 grid (colour layout)
     hidden_dim: int = 1024  # hidden layer of the head (0: one linear projection)
     box_jitter: bool = True  # augmented street crops use jittered boxes (BoxJitter)
+    input_size: int = 0  # square side images are resized to; 0: the backbone weights' own
     init_from: Path | None = None  # full mode: start from this checkpoint's weights (LP-FT)
     device: str = "cpu"
     workers: int = 0
@@ -248,12 +250,23 @@ def _save(config, vocabulary, model, path, *, metrics, training_state=None) -> s
         name=f"{config.name}-{'quick' if config.quick else 'full'}",
         model=model,
         vocabulary=vocabulary,
-        transform=entry.transforms(),
+        transform=_eval_transform(config),
         backbone_weights_sha256=entry.sha256,
         code_version=config.code_version,
         metrics={**metrics, "train_config": _jsonable(config)},
         training_state=training_state,
     )
+
+
+def _eval_transform(config: TrainConfig) -> EvalTransform:
+    """The backbone weights' eval transform at the run's input size (saved in the checkpoint,
+    so search-time crops are resized the same way)."""
+    return get_weight_entry(WEIGHTS).transforms(config.input_size)
+
+
+def _train_augment(config: TrainConfig) -> TrainAugment:
+    transform = _eval_transform(config)
+    return TrainAugment(input_size=transform.input_size, mean=transform.mean, std=transform.std)
 
 
 def _jsonable(config: TrainConfig) -> dict:
@@ -282,8 +295,8 @@ def _catalog_refs(items: list[CatalogItem]) -> list[ImageRef]:
 def _quick_features(config, data, model, device) -> dict[str, list[np.ndarray]]:
     """Pooled features (cached): clean pass + augmented passes of train items and pairs."""
     entry = get_weight_entry(WEIGHTS)
-    transform = entry.transforms()
-    augment = TrainAugment(input_size=entry.input_size, mean=entry.mean, std=entry.std)
+    transform = _eval_transform(config)
+    augment = _train_augment(config)
     sources = {
         "train": _catalog_refs(data.train_items),
         "val": _catalog_refs(data.val_items),
@@ -542,7 +555,7 @@ def _full_pooled(model: TagEmbedder, refs: list[ImageRef], entry, config, device
     """Pooled features (N, C) of clean (unaugmented) images with the current backbone."""
     return compute_pooled_features(
         model.backbone,
-        ImageRefDataset(refs, entry.transforms()),
+        ImageRefDataset(refs, _eval_transform(config)),
         device=device,
         workers=config.workers,
         **model.config.pooling,
@@ -561,8 +574,7 @@ def _train_full_epoch(
 ) -> dict:
     """One epoch over the catalog train split; with `pair_tags` ((M, T) targets and masks
     of the training pairs), each step also takes a batch of pairs."""
-    entry = get_weight_entry(WEIGHTS)
-    augment = TrainAugment(input_size=entry.input_size, mean=entry.mean, std=entry.std)
+    augment = _train_augment(config)
     generator = torch.Generator().manual_seed(config.seed * 1000 + epoch)
     loader_options = {
         "num_workers": config.workers,
@@ -710,6 +722,12 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     parser.add_argument(
         "--hidden-dim", type=int, default=1024, help="hidden layer of the head (0: none)"
     )
+    parser.add_argument(
+        "--input-size",
+        type=int,
+        default=0,
+        help="square side the images are resized to (0: the backbone weights' own, 224)",
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--workers", type=int, default=4 if torch.cuda.is_available() else 0)
     parser.add_argument("--on-error", choices=("raise", "skip"), default="raise")
@@ -717,6 +735,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     args = parser.parse_args(argv)
+    if args.input_size < 0:
+        parser.error(f"--input-size must be positive (0: the weights' own), got {args.input_size}")
     if args.quick and args.init_from is not None:
         # The quick mode's feature cache is keyed by the ImageNet weights: a checkpoint with a
         # fine-tuned backbone would be trained on features it does not compute.
@@ -736,6 +756,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         grid_stages=args.grid_stages,
         hidden_dim=args.hidden_dim,
         box_jitter=not args.no_box_jitter,
+        input_size=args.input_size,
         pair_loss_weight=args.pair_loss_weight,
         pair_tag_weight=args.pair_tag_weight,
         catalog_negatives=not args.no_catalog_negatives,

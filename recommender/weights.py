@@ -76,10 +76,13 @@ class WeightEntry:
     def num_classes(self) -> int:
         return len(self.labels)
 
-    def transforms(self) -> EvalTransform:
-        """The eval transform these weights expect (PIL image -> normalised (3, S, S) tensor)."""
+    def transforms(self, input_size: int = 0) -> EvalTransform:
+        """The eval transform these weights expect (PIL image -> normalised (3, S, S) tensor),
+        at `input_size` instead of the weights' own size where given."""
+        if input_size < 0:
+            raise ValueError(f"input_size must be positive (0: the weights' own), got {input_size}")
         return EvalTransform(
-            input_size=self.input_size,
+            input_size=input_size or self.input_size,
             mean=self.mean,
             std=self.std,
             interpolation=self.interpolation,

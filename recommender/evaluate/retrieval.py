@@ -34,6 +34,7 @@ from recommender.evaluate.metrics import ndcg_at_k, precision_at_k, ranks_of_tar
 from recommender.evaluate.tagging import tagging_report
 from recommender.models.backbones import Backbone, build_backbone
 from recommender.models.embedder import EmbeddingHead
+from recommender.models.transforms import EvalTransform
 from recommender.tags import TagVocabulary
 from recommender.weights import get_weight_entry
 
@@ -110,6 +111,8 @@ class Model:
     head: EmbeddingHead | None = None
     vocabulary: TagVocabulary | None = None
     pooling: dict = field(default_factory=dict)  # `EmbedderConfig.pooling` of the head
+    # What images go through first: the checkpoint's (its input size), else the weights' own.
+    transform: EvalTransform | None = None
 
     @torch.inference_mode()
     def vectors_and_scores(self, pooled: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -123,7 +126,7 @@ class Model:
 def load_models(checkpoint_path: Path | None) -> list[Model]:
     entry = get_weight_entry("efficientnet_lite0.imagenet")
     baseline = build_backbone(entry.architecture, weights=entry)
-    models = [Model("imagenet", baseline, entry.sha256)]
+    models = [Model("imagenet", baseline, entry.sha256, transform=entry.transforms())]
     if checkpoint_path is None:
         return models
     checkpoint = load_checkpoint(checkpoint_path)
@@ -143,6 +146,7 @@ def load_models(checkpoint_path: Path | None) -> list[Model]:
             network.head,
             checkpoint.vocabulary,
             checkpoint.config.pooling,
+            checkpoint.eval_transform(),
         )
     )
     return models
@@ -183,12 +187,12 @@ class FeatureRunner:
     def __init__(self, cache_dir: Path, device: torch.device) -> None:
         self.cache_dir = cache_dir
         self.device = device
-        self.transform = get_weight_entry("efficientnet_lite0.imagenet").transforms()
 
     def vectors(self, model: Model, refs: list[ImageRef]):
+        transform = model.transform or model.backbone.weights.transforms()
         pooled = cached_pooled_features(
             model.backbone,
-            ImageRefDataset(refs, self.transform),
+            ImageRefDataset(refs, transform),
             cache_dir=self.cache_dir,
             weights_sha256=model.weights_sha256,
             device=self.device,

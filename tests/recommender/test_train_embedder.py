@@ -66,6 +66,19 @@ def test_quick_training_end_to_end_resumes_and_reuses_cached_features(data_root,
     assert np.isclose(np.linalg.norm(vectors), 1.0, atol=1e-5)
 
 
+def test_quick_training_at_another_input_size_is_searched_at_that_size(data_root, tmp_path):
+    path = train(_config(data_root, tmp_path, epochs=1, augment_passes=0, input_size=96))
+
+    checkpoint = load_checkpoint(path)
+    assert checkpoint.transform["input_size"] == 96
+    assert checkpoint.metrics["train_config"]["input_size"] == 96
+    embedder = ImageEmbedder.from_checkpoint(path)
+    seen = []
+    embedder.network.register_forward_pre_hook(lambda _, inputs: seen.append(inputs[0].shape))
+    embedder.embed([load_image(data_root / "catalog" / "images" / "1000.jpg")])
+    assert seen and tuple(seen[0][-2:]) == (96, 96)
+
+
 def test_full_mode_warms_up_on_tags_then_trains_pairs_with_fixed_tagsets(data_root, tmp_path):
     config = _config(data_root, tmp_path, quick=False, epochs=1, trainable_blocks=1)
     config = replace(config, batch_size=2, pair_batch_size=2)
@@ -82,10 +95,15 @@ def test_full_mode_warms_up_on_tags_then_trains_pairs_with_fixed_tagsets(data_ro
     assert saved["targets"].shape[1] == checkpoint.vocabulary.size
 
 
-def test_cli_arguments_map_to_config(tmp_path) -> None:
+def test_cli_arguments_map_to_config(tmp_path, capsys) -> None:
     config = parse_args(["--data-dir", "d", "--out", str(tmp_path), "--quick", "--epochs", "2"])
+    sized = parse_args(["--data-dir", "d", "--out", str(tmp_path), "--input-size", "288"])
 
     assert config.quick and config.epochs == 2 and config.data_dir == Path("d")
+    assert config.input_size == 0 and sized.input_size == 288
+    with pytest.raises(SystemExit):
+        parse_args(["--data-dir", "d", "--out", str(tmp_path), "--input-size", "-5"])
+    assert "--input-size must be positive" in capsys.readouterr().err
 
 
 def test_cli_sets_the_head_layout_and_the_pair_losses(tmp_path) -> None:

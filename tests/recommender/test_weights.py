@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from recommender import weights
 from recommender.weights import (
@@ -144,3 +145,16 @@ def test_entry_carries_its_eval_transform(entry: WeightEntry) -> None:
     assert transform.input_size == entry.input_size
     assert transform.mean == list(entry.mean)
     assert transform.std == list(entry.std)
+
+
+def test_eval_transform_at_another_input_size_keeps_the_normalisation(
+    entry: WeightEntry,
+) -> None:
+    transform = entry.transforms(288)
+    image = Image.new("RGB", (192, 256), (200, 30, 30))
+
+    assert transform(image).shape == (3, 288, 288)
+    assert transform.mean == list(entry.mean) and transform.std == list(entry.std)
+    assert transform.interpolation == entry.transforms().interpolation
+    with pytest.raises(ValueError, match="input_size"):
+        entry.transforms(-1)

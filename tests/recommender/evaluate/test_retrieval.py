@@ -3,15 +3,24 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
+from recommender.checkpoints import save_checkpoint
 from recommender.data.catalog import read_catalog
+from recommender.data.feature_cache import ImageRef, ImageRefDataset, compute_pooled_features
 from recommender.evaluate.retrieval import (
+    FeatureRunner,
     catalog_recall,
     exact_match_recall,
+    load_models,
     plot_recall_curves,
     same_value_mask,
 )
+from recommender.models.backbones import build_backbone
+from recommender.models.embedder import EmbedderConfig, TagEmbedder
+from recommender.tags import build_vocabulary
+from recommender.weights import get_weight_entry
 from tests.recommender.synthetic_data import write_catalog
 
 
@@ -61,3 +70,43 @@ def test_plot_writes_a_png(tmp_path: Path) -> None:
     plot_recall_curves({"model": curve}, tmp_path / "plot.png")
 
     assert Image.open(tmp_path / "plot.png").size == (900, 560)
+
+
+def test_a_checkpoint_is_evaluated_at_the_input_size_it_was_trained_at(tmp_path: Path) -> None:
+    vocabulary = build_vocabulary(
+        [{"articleType": "Tshirts"}, {"articleType": "Jeans"}],
+        column_groups={"articleType": "articleType"},
+        min_count=1,
+    )
+    torch.manual_seed(0)
+    model = TagEmbedder(
+        build_backbone(pretrained=False), EmbedderConfig(embedding_dim=8, num_tags=vocabulary.size)
+    ).eval()
+    entry = get_weight_entry("efficientnet_lite0.imagenet")
+    path = tmp_path / "embedder.pt"
+    save_checkpoint(
+        path,
+        name="small-input",
+        model=model,
+        vocabulary=vocabulary,
+        transform=entry.transforms(96),
+        backbone_weights_sha256=entry.sha256,
+        code_version="test",
+    )
+    image = tmp_path / "shirt.jpg"
+    Image.new("RGB", (60, 80), (200, 40, 40)).save(image)
+    ref = ImageRef(image)
+
+    trained = load_models(path)[-1]
+    vectors, scores = FeatureRunner(tmp_path / "cache", torch.device("cpu")).vectors(trained, [ref])
+
+    assert trained.transform.input_size == 96
+    pooled = compute_pooled_features(
+        trained.backbone,
+        ImageRefDataset([ref], entry.transforms(96)),
+        device=torch.device("cpu"),
+        **trained.pooling,
+    )
+    expected_vectors, expected_scores = trained.vectors_and_scores(pooled)
+    np.testing.assert_allclose(vectors, expected_vectors, atol=1e-5)
+    np.testing.assert_allclose(scores, expected_scores, atol=1e-5)
