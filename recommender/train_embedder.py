@@ -105,6 +105,9 @@ class TrainConfig:
     hidden_dim: int = 1024  # hidden layer of the head (0: one linear projection)
     box_jitter: bool = True  # augmented street crops use jittered boxes (BoxJitter)
     input_size: int = 0  # square side images are resized to; 0: the backbone weights' own
+    # Final fit: the val split trains too, with settings chosen on val before (its numbers
+    # are then no longer held out; the test split stays untouched).
+    train_on_val: bool = False
     init_from: Path | None = None  # full mode: start from this checkpoint's weights (LP-FT)
     device: str = "cpu"
     workers: int = 0
@@ -145,11 +148,13 @@ class TrainingData:
 
 
 def load_training_data(config: TrainConfig) -> TrainingData:
-    """Catalog train/val splits, the vocabulary built on train, and the training pairs."""
+    """Catalog train/val splits, the vocabulary built on the training items, and the training
+    pairs; with `train_on_val` the val items train too (and are still reported as val)."""
     items = read_catalog(config.data_dir / "catalog", on_error=config.on_error)
     if config.max_items:
         items = items[: config.max_items]
-    train_items = items_in_split(items, "train")
+    fit_splits = ("train", "val") if config.train_on_val else ("train",)
+    train_items = [item for item in items if item.split in fit_splits]
     vocabulary = build_vocabulary([item.row for item in train_items], min_count=config.min_count)
     pairs_dir = config.data_dir / "pairs"
     pairs: list[Pair] = []
@@ -207,6 +212,8 @@ def train(config: TrainConfig) -> Path:
         len(data.train_pairs),
         data.vocabulary.size,
     )
+    if config.train_on_val:
+        logger.warning("the val split trains too: its numbers below are not held out")
     if config.init_from is not None:
         _initialise(model, config.init_from, data.vocabulary)
     started = time.monotonic()
@@ -215,6 +222,7 @@ def train(config: TrainConfig) -> Path:
     else:
         metrics = _train_full(config, data, model, device)
     metrics["train_seconds"] = round(time.monotonic() - started, 1)
+    metrics["val_held_out"] = not config.train_on_val
     final = config.out_dir / FINAL_CHECKPOINT
     _save(config, data.vocabulary, model, final, metrics=metrics)
     logger.info("saved %s: %s", final, metrics)
@@ -728,6 +736,11 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         default=0,
         help="square side the images are resized to (0: the backbone weights' own, 224)",
     )
+    parser.add_argument(
+        "--train-on-val",
+        action="store_true",
+        help="final fit: the val split trains too (its numbers are then not held out)",
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--workers", type=int, default=4 if torch.cuda.is_available() else 0)
     parser.add_argument("--on-error", choices=("raise", "skip"), default="raise")
@@ -757,6 +770,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         hidden_dim=args.hidden_dim,
         box_jitter=not args.no_box_jitter,
         input_size=args.input_size,
+        train_on_val=args.train_on_val,
         pair_loss_weight=args.pair_loss_weight,
         pair_tag_weight=args.pair_tag_weight,
         catalog_negatives=not args.no_catalog_negatives,

@@ -10,7 +10,7 @@ import torch
 from recommender.checkpoints import CheckpointMismatchError, load_checkpoint
 from recommender.embed import ImageEmbedder
 from recommender.images import load_image
-from recommender.train_embedder import TrainConfig, parse_args, train
+from recommender.train_embedder import TrainConfig, load_training_data, parse_args, train
 from tests.helpers import single_torch_thread
 from tests.recommender.synthetic_data import write_catalog, write_pairs
 
@@ -77,6 +77,21 @@ def test_quick_training_at_another_input_size_is_searched_at_that_size(data_root
     embedder.network.register_forward_pre_hook(lambda _, inputs: seen.append(inputs[0].shape))
     embedder.embed([load_image(data_root / "catalog" / "images" / "1000.jpg")])
     assert seen and tuple(seen[0][-2:]) == (96, 96)
+
+
+def test_train_on_val_fits_train_and_val_items_and_never_test(data_root, tmp_path):
+    held_out = load_training_data(_config(data_root, tmp_path))
+    final = load_training_data(_config(data_root, tmp_path, train_on_val=True))
+
+    def ids(items):
+        return {item.id for item in items}
+
+    assert ids(final.train_items) == ids(held_out.train_items) | ids(held_out.val_items)
+    assert ids(final.val_items) == ids(held_out.val_items)
+    assert all(item.split != "test" for item in final.train_items)
+    path = train(_config(data_root, tmp_path, epochs=1, augment_passes=0, train_on_val=True))
+    assert load_checkpoint(path).metrics["val_held_out"] is False
+    assert parse_args(["--data-dir", "d", "--out", str(tmp_path), "--train-on-val"]).train_on_val
 
 
 def test_full_mode_warms_up_on_tags_then_trains_pairs_with_fixed_tagsets(data_root, tmp_path):
