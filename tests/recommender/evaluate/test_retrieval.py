@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -14,6 +16,7 @@ from recommender.evaluate.retrieval import (
     catalog_recall,
     exact_match_recall,
     load_models,
+    main,
     plot_recall_curves,
     same_value_mask,
 )
@@ -72,7 +75,9 @@ def test_plot_writes_a_png(tmp_path: Path) -> None:
     assert Image.open(tmp_path / "plot.png").size == (900, 560)
 
 
-def test_a_checkpoint_is_evaluated_at_the_input_size_it_was_trained_at(tmp_path: Path) -> None:
+def _small_checkpoint(path: Path, input_size: int = 96) -> Path:
+    """An untrained tag embedder (random backbone) saved with the weights' transform at
+    `input_size`: plumbing, not quality."""
     vocabulary = build_vocabulary(
         [{"articleType": "Tshirts"}, {"articleType": "Jeans"}],
         column_groups={"articleType": "articleType"},
@@ -83,16 +88,21 @@ def test_a_checkpoint_is_evaluated_at_the_input_size_it_was_trained_at(tmp_path:
         build_backbone(pretrained=False), EmbedderConfig(embedding_dim=8, num_tags=vocabulary.size)
     ).eval()
     entry = get_weight_entry("efficientnet_lite0.imagenet")
-    path = tmp_path / "embedder.pt"
     save_checkpoint(
         path,
         name="small-input",
         model=model,
         vocabulary=vocabulary,
-        transform=entry.transforms(96),
+        transform=entry.transforms(input_size),
         backbone_weights_sha256=entry.sha256,
         code_version="test",
     )
+    return path
+
+
+def test_a_checkpoint_is_evaluated_at_the_input_size_it_was_trained_at(tmp_path: Path) -> None:
+    entry = get_weight_entry("efficientnet_lite0.imagenet")
+    path = _small_checkpoint(tmp_path / "embedder.pt", input_size=96)
     image = tmp_path / "shirt.jpg"
     Image.new("RGB", (60, 80), (200, 40, 40)).save(image)
     ref = ImageRef(image)
@@ -110,3 +120,24 @@ def test_a_checkpoint_is_evaluated_at_the_input_size_it_was_trained_at(tmp_path:
     expected_vectors, expected_scores = trained.vectors_and_scores(pooled)
     np.testing.assert_allclose(vectors, expected_vectors, atol=1e-5)
     np.testing.assert_allclose(scores, expected_scores, atol=1e-5)
+
+
+def test_tagging_only_scores_the_test_split_alone(tmp_path: Path, capsys) -> None:
+    data = tmp_path / "data"
+    write_catalog(data, count=10)
+    path = _small_checkpoint(tmp_path / "embedder.pt", input_size=64)
+
+    main(
+        ["--data-dir", str(data), "--checkpoint", str(path), "--out", str(tmp_path / "out"),
+         "--tagging-only"]
+    )  # fmt: skip
+
+    written = json.loads((tmp_path / "out" / "tagging.json").read_text())
+    (report,) = written["tagging"].values()
+    test_items = [item for item in read_catalog(data / "catalog") if item.split == "test"]
+    assert report["items"] == len(test_items) > 0
+    assert 0.0 <= report["top1"]["articleType"] <= 1.0
+    assert not (tmp_path / "out" / "results.json").exists()  # no retrieval run
+    assert "tagging_top1" in json.loads(capsys.readouterr().out)
+    with pytest.raises(SystemExit):
+        main(["--data-dir", str(data), "--out", str(tmp_path / "out"), "--tagging-only"])
