@@ -102,6 +102,9 @@ def catalog_recall(
     }
 
 
+DEFAULT_WEIGHTS = "efficientnet_lite0.imagenet"  # the baseline's features
+
+
 @dataclass
 class Model:
     """A backbone (pooled features, cached per weights) and an optional trained head."""
@@ -125,7 +128,7 @@ class Model:
 
 
 def load_models(checkpoint_path: Path | None) -> list[Model]:
-    entry = get_weight_entry("efficientnet_lite0.imagenet")
+    entry = get_weight_entry(DEFAULT_WEIGHTS)
     baseline = build_backbone(entry.architecture, weights=entry)
     models = [Model("imagenet", baseline, entry.sha256, transform=entry.transforms())]
     if checkpoint_path is None:
@@ -175,7 +178,8 @@ def evaluate(
         test = np.array([index for index, item in enumerate(items) if item.split == "test"])
         results["catalog_recall"][model.name] = catalog_recall(vectors, items, test)
         if scores is not None:
-            results["tagging"][model.name] = _test_tagging(model, items, scores[test])
+            test_items = items_in_split(items, "test")
+            results["tagging"][model.name] = _test_tagging(model, test_items, scores[test])
     return results
 
 
@@ -194,9 +198,8 @@ def evaluate_tagging(
     }
 
 
-def _test_tagging(model: Model, items: Sequence[CatalogItem], scores: np.ndarray) -> dict:
-    """Tagging report of the test-split rows of `scores` ((N, T), N = the test items)."""
-    test_items = items_in_split(items, "test")
+def _test_tagging(model: Model, test_items: Sequence[CatalogItem], scores: np.ndarray) -> dict:
+    """Tagging report of the test items from their tag probabilities `scores` (N, T)."""
     targets, masks = model.vocabulary.encode_rows([item.row for item in test_items])
     return tagging_report(scores, targets, masks, model.vocabulary)
 
@@ -209,7 +212,7 @@ class FeatureRunner:
         self.device = device
 
     def vectors(self, model: Model, refs: list[ImageRef]):
-        transform = model.transform or model.backbone.weights.transforms()
+        transform = model.transform or get_weight_entry(DEFAULT_WEIGHTS).transforms()
         pooled = cached_pooled_features(
             model.backbone,
             ImageRefDataset(refs, transform),
