@@ -528,7 +528,6 @@ def _train_full(config, data, model: TagEmbedder, device) -> dict:
         weight_decay=1e-4,
     )
     start = _resume(config, model, optimizer)
-    entry = get_weight_entry(WEIGHTS)
     val_refs = _catalog_refs(data.val_items)
     cloth_refs = [ImageRef(pair.cloth_path) for pair in data.train_pairs]
     metrics: dict = {}
@@ -543,13 +542,13 @@ def _train_full(config, data, model: TagEmbedder, device) -> dict:
             pair_tags = _pair_tags(
                 config,
                 data.vocabulary,
-                lambda: _full_logits(model, cloth_refs, entry, config, device),
+                lambda: _full_logits(model, cloth_refs, config, device),
             )
         torch.manual_seed(config.seed * 1000 + epoch)
         losses = _train_full_epoch(
             model, optimizer, data, config, epoch, device, pair_tags if with_pairs else None
         )
-        val_pooled = _full_pooled(model, val_refs, entry, config, device)
+        val_pooled = _full_pooled(model, val_refs, config, device)
         metrics = {
             "epoch": epoch,
             **losses,
@@ -559,7 +558,7 @@ def _train_full(config, data, model: TagEmbedder, device) -> dict:
     return metrics
 
 
-def _full_pooled(model: TagEmbedder, refs: list[ImageRef], entry, config, device) -> np.ndarray:
+def _full_pooled(model: TagEmbedder, refs: list[ImageRef], config, device) -> np.ndarray:
     """Pooled features (N, C) of clean (unaugmented) images with the current backbone."""
     return compute_pooled_features(
         model.backbone,
@@ -570,10 +569,10 @@ def _full_pooled(model: TagEmbedder, refs: list[ImageRef], entry, config, device
     )
 
 
-def _full_logits(model: TagEmbedder, refs: list[ImageRef], entry, config, device):
+def _full_logits(model: TagEmbedder, refs: list[ImageRef], config, device):
     """The model's logits (N, T) for clean images (the backbone is left in eval mode;
     `_set_train_mode` restores training mode at the next epoch)."""
-    pooled = torch.from_numpy(_full_pooled(model, refs, entry, config, device))
+    pooled = torch.from_numpy(_full_pooled(model, refs, config, device))
     return _head_logits(model.head, pooled, device)
 
 
