@@ -70,7 +70,7 @@ from recommender.models.embedder import (
 )
 from recommender.models.transforms import EvalTransform
 from recommender.tags import TagVocabulary, build_vocabulary
-from recommender.weights import get_weight_entry
+from recommender.weights import MIN_INPUT_SIZE, get_weight_entry
 
 logger = logging.getLogger(__name__)
 
@@ -747,8 +747,11 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     args = parser.parse_args(argv)
-    if args.input_size < 0:
-        parser.error(f"--input-size must be positive (0: the weights' own), got {args.input_size}")
+    if args.input_size < 0 or 0 < args.input_size < MIN_INPUT_SIZE:
+        parser.error(
+            f"--input-size must be 0 (the weights' own) or at least {MIN_INPUT_SIZE}, "
+            f"got {args.input_size}"
+        )
     if args.quick and args.init_from is not None:
         # The quick mode's feature cache is keyed by the ImageNet weights: a checkpoint with a
         # fine-tuned backbone would be trained on features it does not compute.

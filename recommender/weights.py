@@ -51,6 +51,10 @@ class WeightsMismatchError(WeightsError):
     """The weight file's tensors do not fit the network they are loaded into."""
 
 
+# The backbones downsample by 32: a smaller input leaves no feature map to pool.
+MIN_INPUT_SIZE = 32
+
+
 @dataclass(frozen=True)
 class WeightEntry:
     """One pinned weight file and everything needed to use it.
@@ -79,8 +83,11 @@ class WeightEntry:
     def transforms(self, input_size: int = 0) -> EvalTransform:
         """The eval transform these weights expect (PIL image -> normalised (3, S, S) tensor),
         at `input_size` instead of the weights' own size where given."""
-        if input_size < 0:
-            raise ValueError(f"input_size must be positive (0: the weights' own), got {input_size}")
+        if input_size < 0 or 0 < input_size < MIN_INPUT_SIZE:
+            raise ValueError(
+                f"input_size must be 0 (the weights' own) or at least {MIN_INPUT_SIZE}, "
+                f"got {input_size}"
+            )
         return EvalTransform(
             input_size=input_size or self.input_size,
             mean=self.mean,

@@ -116,9 +116,10 @@ def test_cli_arguments_map_to_config(tmp_path, capsys) -> None:
 
     assert config.quick and config.epochs == 2 and config.data_dir == Path("d")
     assert config.input_size == 0 and sized.input_size == 288
-    with pytest.raises(SystemExit):
-        parse_args(["--data-dir", "d", "--out", str(tmp_path), "--input-size", "-5"])
-    assert "--input-size must be positive" in capsys.readouterr().err
+    for size in ("-5", "16"):
+        with pytest.raises(SystemExit):
+            parse_args(["--data-dir", "d", "--out", str(tmp_path), "--input-size", size])
+        assert f"at least 32, got {size}" in capsys.readouterr().err
 
 
 def test_cli_sets_the_head_layout_and_the_pair_losses(tmp_path) -> None:

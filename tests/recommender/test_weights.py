@@ -156,5 +156,6 @@ def test_eval_transform_at_another_input_size_keeps_the_normalisation(
     assert transform(image).shape == (3, 288, 288)
     assert transform.mean == list(entry.mean) and transform.std == list(entry.std)
     assert transform.interpolation == entry.transforms().interpolation
-    with pytest.raises(ValueError, match="input_size"):
-        entry.transforms(-1)
+    for size in (-1, 16):
+        with pytest.raises(ValueError, match=f"at least 32, got {size}"):
+            entry.transforms(size)
