@@ -63,6 +63,7 @@ from recommender.models.embedder import (
     EmbedderConfig,
     EmbeddingHead,
     TagEmbedder,
+    grouped_softmax_loss,
     masked_tag_loss,
     pair_contrastive_loss,
     pseudo_tag_targets,
@@ -96,6 +97,8 @@ class TrainConfig:
     augment_passes: int = 1
     pair_loss_weight: float = 1.0
     pair_tag_weight: float = 1.0  # pairs keep the tags predicted for their shop photo
+    # weight of a softmax cross-entropy within each tag group beside the sigmoid one
+    group_softmax_weight: float = 0.0
     # tags-only epochs before the pairs join; -1: 10 quick, 2 full (0 with `init_from`)
     pair_warmup_epochs: int = -1
     catalog_negatives: bool = True  # catalog photos of the step are InfoNCE distractors
@@ -375,6 +378,7 @@ def _train_quick(config, data, model: TagEmbedder, device) -> dict:
     steps_per_epoch = max(1, len(train_x) // config.batch_size)
     metrics: dict = {}
     pair_tags = None
+    tag_loss_of = _tag_loss(config, data.vocabulary)
     for epoch in range(start, config.epochs):
         # Per-epoch seeds (dropout, sampling): a resumed or warm-cache run repeats the same steps.
         torch.manual_seed(config.seed * 1000 + epoch)
@@ -400,11 +404,11 @@ def _train_quick(config, data, model: TagEmbedder, device) -> dict:
             batch = torch.cat([train_x[rows], pair_x]).to(device)  # (B + 2P, C)
             embedding, logits = head(batch)  # (B + 2P, D), (B + 2P, T)
             count = len(rows)
-            tag_loss = masked_tag_loss(
+            tag_loss = tag_loss_of(
                 logits[:count], train_y[rows].to(device), train_m[rows].to(device)
             )
             pair_loss, pair_tag_loss = _pair_losses(
-                embedding, logits, count, config.catalog_negatives, targets
+                embedding, logits, count, config.catalog_negatives, targets, tag_loss_of
             )
             loss = (
                 tag_loss
@@ -434,8 +438,24 @@ def _set_learning_rate(optimizer, config: TrainConfig, epoch_progress: float) ->
         group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
 
 
+def _tag_loss(config: TrainConfig, vocabulary: TagVocabulary):
+    """The tag loss, (logits, targets, masks) -> scalar: sigmoid cross-entropy over the
+    labelled tags, plus `group_softmax_weight` times a softmax one within each group."""
+    groups = list(vocabulary.slices().values())
+
+    def tag_loss(logits: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor):
+        loss = masked_tag_loss(logits.float(), targets, masks)
+        if config.group_softmax_weight:
+            loss = loss + config.group_softmax_weight * grouped_softmax_loss(
+                logits, targets, masks, groups
+            )
+        return loss
+
+    return tag_loss
+
+
 def _pair_losses(
-    embedding, logits, count: int, catalog_negatives: bool, pair_targets=None
+    embedding, logits, count: int, catalog_negatives: bool, pair_targets=None, tag_loss=None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Losses of the pair rows after the `count` catalog rows of one forward.
 
@@ -453,7 +473,7 @@ def _pair_losses(
     pair_loss = pair_contrastive_loss(queries, positives, negatives)
     if pair_targets is None:
         return pair_loss, embedding.new_zeros(())
-    return pair_loss, masked_tag_loss(logits[count:].float(), *pair_targets)
+    return pair_loss, (tag_loss or masked_tag_loss)(logits[count:].float(), *pair_targets)
 
 
 def _pair_tags(config, vocabulary, cloth_logits: Callable[[], torch.Tensor]):
@@ -598,6 +618,7 @@ def _train_full_epoch(
     if pair_tags is not None:
         pair_batches = _pair_batches(data, augment, config, epoch, loader_options)
     _set_train_mode(model)
+    tag_loss_of = _tag_loss(config, data.vocabulary)
     totals, steps = np.zeros(3), len(loader)
     for step, (images, targets, masks) in enumerate(
         tqdm(loader, desc=f"epoch {epoch}", disable=not config.progress, leave=False)
@@ -613,9 +634,9 @@ def _train_full_epoch(
                 )  # (2P, T) each
             images = images.to(device, memory_format=torch.channels_last, non_blocking=True)
             embedding, logits = model.forward_all(images)  # (B + 2P, D), (B + 2P, T)
-            tag_loss = masked_tag_loss(logits[:count].float(), targets.to(device), masks.to(device))
+            tag_loss = tag_loss_of(logits[:count], targets.to(device), masks.to(device))
             pair_loss, pair_tag_loss = _pair_losses(
-                embedding, logits, count, config.catalog_negatives, pair_targets
+                embedding, logits, count, config.catalog_negatives, pair_targets, tag_loss_of
             )
         loss = (
             tag_loss + config.pair_loss_weight * pair_loss + config.pair_tag_weight * pair_tag_loss
@@ -694,6 +715,13 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         help="weight of the pairs keeping their shop photo's predicted tags",
     )
     parser.add_argument(
+        "--group-softmax-weight",
+        type=float,
+        default=TrainConfig.group_softmax_weight,
+        help="weight of a softmax cross-entropy within each tag group (one article type, "
+        "one colour, ...) beside the sigmoid one over all tags",
+    )
+    parser.add_argument(
         "--no-catalog-negatives",
         action="store_true",
         help="street crops compete with the other pairs' shop photos only",
@@ -752,6 +780,10 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
             f"--input-size must be 0 (the weights' own) or at least {MIN_INPUT_SIZE}, "
             f"got {args.input_size}"
         )
+    for option in ("pair_loss_weight", "pair_tag_weight", "group_softmax_weight"):
+        if getattr(args, option) < 0:
+            flag = "--" + option.replace("_", "-")
+            parser.error(f"{flag} must be 0 or more, got {getattr(args, option)}")
     if args.quick and args.init_from is not None:
         # The quick mode's feature cache is keyed by the ImageNet weights: a checkpoint with a
         # fine-tuned backbone would be trained on features it does not compute.
@@ -775,6 +807,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         train_on_val=args.train_on_val,
         pair_loss_weight=args.pair_loss_weight,
         pair_tag_weight=args.pair_tag_weight,
+        group_softmax_weight=args.group_softmax_weight,
         catalog_negatives=not args.no_catalog_negatives,
         pair_warmup_epochs=args.pair_warmup_epochs,
         trainable_blocks=args.trainable_blocks,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import torch
@@ -131,6 +132,27 @@ def masked_tag_loss(
     """Sigmoid cross-entropy over the tags each item has a label for, averaged per item."""
     losses = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")  # (N, T)
     per_item = (losses * masks).sum(dim=1)  # (N,)
+    return per_item.mean()
+
+
+def grouped_softmax_loss(
+    logits: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor, groups: Sequence[slice]
+) -> torch.Tensor:
+    """Softmax cross-entropy within each tag group an item has a label for, summed over its
+    groups and averaged per item.
+
+    A group's values exclude one another (one article type, one colour), and its decoded
+    tag is the group's top value: this term trains that ranking directly, beside the
+    sigmoid loss that keeps each tag's own probability. An item's target in a group is
+    the group's one positive column; groups masked out for an item add nothing."""
+    per_item = logits.new_zeros(len(logits), dtype=torch.float32)  # (N,)
+    for columns in groups:
+        rows = torch.nonzero(masks[:, columns.start] > 0).squeeze(1)  # (n,)
+        if len(rows) == 0:
+            continue
+        labels = targets[rows, columns].argmax(dim=1)  # (n,)
+        losses = F.cross_entropy(logits[rows, columns].float(), labels, reduction="none")
+        per_item = per_item.index_add(0, rows, losses)
     return per_item.mean()
 
 

@@ -140,6 +140,44 @@ def test_cli_sets_the_head_layout_and_the_pair_losses(tmp_path) -> None:
     )
     assert not pairs.catalog_negatives and pairs.pair_warmup_epochs == 3
     assert pairs.pair_tag_weight == 0.5
+    assert default.group_softmax_weight == 0.0
+    grouped = parse_args(["--data-dir", "d", "--out", str(tmp_path), "--group-softmax-weight", "1"])
+    assert grouped.group_softmax_weight == 1.0
+
+
+def test_cli_refuses_a_negative_loss_weight(tmp_path, capsys) -> None:
+    for flag in ("--pair-loss-weight", "--pair-tag-weight", "--group-softmax-weight"):
+        with pytest.raises(SystemExit):
+            parse_args(["--data-dir", "d", "--out", str(tmp_path), flag, "-0.5"])
+        assert f"{flag} must be 0 or more, got -0.5" in capsys.readouterr().err
+
+
+def test_tag_loss_adds_the_weighted_softmax_within_groups(tmp_path) -> None:
+    from recommender.models.embedder import grouped_softmax_loss, masked_tag_loss
+    from recommender.tags import build_vocabulary
+    from recommender.train_embedder import _tag_loss
+
+    rows = [
+        {"articleType": kind, "baseColour": colour}
+        for kind in ("Shirts", "Jeans", "Heels")
+        for colour in ("Black", "Blue")
+    ]
+    groups_of = {"articleType": "articleType", "baseColour": "baseColour"}
+    vocabulary = build_vocabulary(rows, min_count=1, column_groups=groups_of)
+    targets, masks = (torch.from_numpy(array) for array in vocabulary.encode_rows(rows))
+    logits = torch.randn(len(rows), vocabulary.size, generator=torch.Generator().manual_seed(0))
+    groups = list(vocabulary.slices().values())
+    config = parse_args(["--data-dir", "d", "--out", str(tmp_path)])
+
+    plain = _tag_loss(config, vocabulary)(logits, targets, masks)
+    weighted = _tag_loss(replace(config, group_softmax_weight=0.5), vocabulary)(
+        logits, targets, masks
+    )
+
+    sigmoid = masked_tag_loss(logits, targets, masks)
+    softmax = grouped_softmax_loss(logits, targets, masks, groups)
+    assert plain.item() == pytest.approx(sigmoid.item())
+    assert weighted.item() == pytest.approx(sigmoid.item() + 0.5 * softmax.item())
 
 
 def test_feature_cache_keeps_grid_features_apart(data_root, tmp_path) -> None:

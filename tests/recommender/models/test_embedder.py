@@ -10,6 +10,7 @@ from recommender.models.backbones import build_backbone
 from recommender.models.embedder import (
     EmbedderConfig,
     TagEmbedder,
+    grouped_softmax_loss,
     masked_tag_loss,
     pair_contrastive_loss,
     pseudo_tag_targets,
@@ -201,3 +202,31 @@ def test_pseudo_tag_targets_keep_one_value_per_group() -> None:
     # Only confident groups count: the second item's best value of group 2 has p = 0.27.
     assert masks.tolist() == [[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]]
     assert not targets.requires_grad and not masks.requires_grad
+
+
+def test_grouped_softmax_loss_is_the_cross_entropy_within_each_labelled_group() -> None:
+    groups = [slice(0, 3), slice(3, 5)]
+    logits = torch.tensor([[2.0, 0.5, -1.0, 0.3, 1.2], [0.1, 0.2, 0.3, -2.0, 4.0]])
+    targets = torch.tensor([[0.0, 1.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0, 1.0]])
+    # the second item has no label in the first group
+    masks = torch.tensor([[1.0, 1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 1.0, 1.0]])
+
+    loss = grouped_softmax_loss(logits, targets, masks, groups)
+
+    first = F.cross_entropy(logits[0:1, 0:3], torch.tensor([1])) + F.cross_entropy(
+        logits[0:1, 3:5], torch.tensor([0])
+    )
+    second = F.cross_entropy(logits[1:2, 3:5], torch.tensor([1]))
+    assert loss.item() == pytest.approx((first + second).item() / 2, rel=1e-6)
+
+
+def test_grouped_softmax_loss_raises_the_labelled_value_above_its_group() -> None:
+    groups = [slice(0, 3)]
+    logits = torch.zeros(1, 3, requires_grad=True)
+    targets = torch.tensor([[0.0, 0.0, 1.0]])
+
+    grouped_softmax_loss(logits, targets, torch.ones(1, 3), groups).backward()
+    unlabelled = grouped_softmax_loss(logits, targets, torch.zeros(1, 3), groups)
+
+    assert logits.grad[0, 2] < 0 < logits.grad[0, 0]  # descent raises the label, lowers the rest
+    assert unlabelled.item() == 0.0
