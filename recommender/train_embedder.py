@@ -1,6 +1,7 @@
 """Train the multi-label embedder: catalog tags (sigmoid BCE) + street-to-shop pairs (InfoNCE).
 
-Losses. Catalog photos learn their tags (masked BCE over the vocabulary). The pairs/ set
+Losses. Catalog photos learn their tags (masked BCE over the vocabulary; with
+`--group-softmax-weight`, also a softmax cross-entropy within each tag group). The pairs/ set
 has no catalog tags: the ground-truth top crop of each training pair's person photo is
 pulled toward its shop photo's embedding and pushed away from the other shop photos and
 the catalog photos of the same step (InfoNCE; the catalog photos play the distractors of
