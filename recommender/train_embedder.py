@@ -409,7 +409,7 @@ def _train_quick(config, data, model: TagEmbedder, device) -> dict:
                 logits[:count], train_y[rows].to(device), train_m[rows].to(device)
             )
             pair_loss, pair_tag_loss = _pair_losses(
-                embedding, logits, count, config.catalog_negatives, targets, tag_loss_of
+                embedding, logits, count, config.catalog_negatives, tag_loss_of, targets
             )
             loss = (
                 tag_loss
@@ -456,16 +456,17 @@ def _tag_loss(config: TrainConfig, vocabulary: TagVocabulary):
 
 
 def _pair_losses(
-    embedding, logits, count: int, catalog_negatives: bool, pair_targets=None, tag_loss=None
+    embedding, logits, count: int, catalog_negatives: bool, tag_loss, pair_targets=None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Losses of the pair rows after the `count` catalog rows of one forward.
 
     Rows: catalog (count), then P street crops, then their P shop photos. The crop should
     be nearest to its shop photo (InfoNCE; the catalog rows as distractors with
     `catalog_negatives`). With `pair_targets` ((2P, T) targets and masks), both views also
-    keep a fixed tagset: without it, InfoNCE spreads the pairs' embeddings, all tops,
-    over the whole tag space (held-out shop photos and their crops agreed on the
-    sub-category in 42% of pairs, shop photos were called bags and socks)."""
+    keep a fixed tagset (under `tag_loss`, the catalog rows' tag loss): without it,
+    InfoNCE spreads the pairs' embeddings, all tops, over the whole tag space (held-out
+    shop photos and their crops agreed on the sub-category in 42% of pairs, shop photos
+    were called bags and socks)."""
     if len(embedding) == count:
         zero = embedding.new_zeros(())
         return zero, zero
@@ -474,7 +475,7 @@ def _pair_losses(
     pair_loss = pair_contrastive_loss(queries, positives, negatives)
     if pair_targets is None:
         return pair_loss, embedding.new_zeros(())
-    return pair_loss, (tag_loss or masked_tag_loss)(logits[count:].float(), *pair_targets)
+    return pair_loss, tag_loss(logits[count:], *pair_targets)
 
 
 def _pair_tags(config, vocabulary, cloth_logits: Callable[[], torch.Tensor]):
@@ -637,7 +638,7 @@ def _train_full_epoch(
             embedding, logits = model.forward_all(images)  # (B + 2P, D), (B + 2P, T)
             tag_loss = tag_loss_of(logits[:count], targets.to(device), masks.to(device))
             pair_loss, pair_tag_loss = _pair_losses(
-                embedding, logits, count, config.catalog_negatives, pair_targets, tag_loss_of
+                embedding, logits, count, config.catalog_negatives, tag_loss_of, pair_targets
             )
         loss = (
             tag_loss + config.pair_loss_weight * pair_loss + config.pair_tag_weight * pair_tag_loss
