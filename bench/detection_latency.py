@@ -2,7 +2,7 @@
 
 python bench/detection_latency.py --data-dir ../shared/data --out var/bench/detection.json
     [--checkpoint PATH] [--image street/photos/0001.jpg] [--repeats 20] [--threads N]
-    [--compare-unfused] [--embedder CKPT] [--device cuda] [--precision auto]
+    [--compare-unfused] [--embedder CKPT] [--device cuda] [--precision auto] [--against CKPT]
 
 `--compare-unfused` also times the same detector without BatchNorm folding, interleaved
 call by call with the folded one, so both see the same machine state; it reports both
@@ -11,7 +11,9 @@ whole analysis of the photo (`LookAnalyzer.analyse`: detection, then one batched
 of every item's crop with its tags), the figure the latency target is set for.
 `--precision` (default auto, as the workers run) picks the detector's compute dtype; where
 that is not float32, a float32 detector is timed interleaved with it (`float32`,
-`speedup_over_float32`, and `look.float32` with `--embedder`).
+`speedup_over_float32`, and `look.float32` with `--embedder`). `--against` times a second
+detector checkpoint (say, the one in service) interleaved with the first, at the same
+precision (`against`, `speedup_over_against`, and `look.against` with `--embedder`).
 """
 
 from __future__ import annotations
@@ -52,6 +54,12 @@ def main() -> None:
         "has it natively); other than float32, a float32 detector is timed beside it",
     )
     parser.add_argument("--embedder", type=Path, default=None, help="also time detect + embed")
+    parser.add_argument(
+        "--against",
+        type=Path,
+        default=None,
+        help="another detector checkpoint, timed interleaved with --checkpoint",
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     if args.threads:
@@ -75,6 +83,10 @@ def main() -> None:
         detectors["float32"] = FashionDetector(
             detector.backbone, detector.head, detector.config, device=args.device
         )
+    if args.against:
+        detectors["against"] = detector_from_checkpoint(
+            args.against, device=args.device, precision=args.precision
+        )
     image = load_image(args.data_dir / args.image)
     runs = {name: candidate.detect for name, candidate in detectors.items()}
     if args.embedder:
@@ -85,6 +97,8 @@ def main() -> None:
         runs["look"] = LookAnalyzer(detector, embedder).analyse
         if "float32" in detectors:
             runs["look_float32"] = LookAnalyzer(detectors["float32"], embedder).analyse
+        if "against" in detectors:
+            runs["look_against"] = LookAnalyzer(detectors["against"], embedder).analyse
     outputs = {}
     for _ in range(2):  # warm-up: allocator and oneDNN kernel selection
         for name, run in runs.items():
@@ -117,10 +131,22 @@ def main() -> None:
         }
         if "look_float32" in timings:
             result["look"]["float32"] = _stats(timings["look_float32"])
+        if "look_against" in timings:
+            result["look"]["against"] = _stats(timings["look_against"])
     if "float32" in detectors:
         result["float32"] = _stats(timings["float32"])
         result["speedup_over_float32"] = round(
             result["float32"]["median_ms"] / result["median_ms"], 3
+        )
+    if "against" in detectors:
+        result["against"] = {
+            "checkpoint": str(args.against),
+            "config": detectors["against"].config.to_dict(),
+            "detections": len(outputs["against"]),
+            **_stats(timings["against"]),
+        }
+        result["speedup_over_against"] = round(
+            result["against"]["median_ms"] / result["median_ms"], 3
         )
     if args.compare_unfused:
         result["unfused"] = _stats(timings["unfused"])

@@ -73,6 +73,10 @@ class DetectorConfig:
     short_side: int = 448
     window_sizes: tuple[float, ...] = (0.6,)  # fractions of the photo's short side
     window_overlap: float = 0.35
+    # How the windows of one size tile the photo (`boxes.sliding_windows`): "spread" evenly
+    # from edge to edge, or "pushed" (checkpoints saved without this key), whose last
+    # window is pushed back inside the photo, often a near-duplicate of the one before.
+    window_layout: str = "spread"
     window_input_size: int = 288
     relative_threshold: float = 0.5  # of each class map's max
     # Per-class overrides of `relative_threshold`: a dress fills a large, even region of
@@ -145,6 +149,7 @@ class DetectorConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> DetectorConfig:
         known = {key: value for key, value in values.items() if key in cls.__dataclass_fields__}
+        known.setdefault("window_layout", "pushed")  # saved before layouts were named
         if "window_sizes" in known:
             known["window_sizes"] = tuple(known["window_sizes"])
         for key in ("class_thresholds", "zoom_thresholds"):
@@ -339,7 +344,11 @@ class FashionDetector:
         total = F.interpolate(cams[None].clamp_min(0), size=(height, width), mode="bilinear")[0]
         coverage = torch.ones((height, width), device=self.device)  # (H, W)
         windows = sliding_windows(
-            image.width, image.height, self.config.window_sizes, self.config.window_overlap
+            image.width,
+            image.height,
+            self.config.window_sizes,
+            self.config.window_overlap,
+            self.config.window_layout,
         )
         if windows:
             window_total, window_coverage = self._window_maps(image, windows, selected, full.shape)

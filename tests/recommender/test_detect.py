@@ -231,3 +231,12 @@ def test_the_closer_look_goes_where_the_zoom_thresholds_put_the_first_box(
     assert bool(maps[0, 40, 40] != original[0, 40, 40]) == bag_area_changes
     assert bool(maps[0, 2, 2] != original[0, 2, 2]) != bag_area_changes
     assert DetectorConfig.from_dict(config.to_dict()) == config
+
+
+def test_a_config_saved_without_a_window_layout_keeps_the_pushed_windows() -> None:
+    saved = DetectorConfig().to_dict()
+    del saved["window_layout"]  # as in checkpoints saved before layouts were named
+
+    assert DetectorConfig.from_dict(saved).window_layout == "pushed"
+    assert DetectorConfig().window_layout == "spread"
+    assert DetectorConfig.from_dict(DetectorConfig().to_dict()).window_layout == "spread"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from recommender.detection.boxes import (
@@ -28,6 +29,36 @@ def test_sliding_windows_cover_the_whole_image_inside_its_bounds() -> None:
         coverage[y1:y2, x1:x2] += 1
 
     assert coverage.min() >= 2  # every pixel seen by each of the two sizes
+
+
+@pytest.mark.parametrize("layout", ["spread", "pushed"])
+def test_each_window_layout_covers_the_whole_image(layout: str) -> None:
+    for width, height in [(550, 832), (832, 550), (300, 300), (100, 1000)]:
+        windows = sliding_windows(width, height, sizes=(0.6,), overlap=0.35, layout=layout)
+        coverage = np.zeros((height, width), int)
+        for x1, y1, x2, y2 in windows:
+            assert 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height
+            coverage[y1:y2, x1:x2] += 1
+        assert coverage.min() >= 1, (layout, width, height)
+
+
+def test_spread_windows_step_evenly_without_near_duplicates() -> None:
+    spread = sliding_windows(550, 832, sizes=(0.6,), overlap=0.35)  # 330-px windows
+    pushed = sliding_windows(550, 832, sizes=(0.6,), overlap=0.35, layout="pushed")
+
+    lefts = sorted({box[0] for box in spread})
+    tops = sorted({box[1] for box in spread})
+    assert lefts == [0, 220] and tops == [0, 251, 502]  # edge to edge, even steps
+    assert len(spread) == 6
+    # The pushed layout steps 214 px and pushes its last window back inside: 6 px from
+    # the one before it, which the photo's maps then count twice.
+    assert sorted({box[0] for box in pushed}) == [0, 214, 220]
+    assert len(pushed) == 12
+
+
+def test_an_unknown_window_layout_is_refused() -> None:
+    with pytest.raises(ValueError, match="window layout 'grid'"):
+        sliding_windows(100, 100, sizes=(0.5,), overlap=0.5, layout="grid")
 
 
 def test_accumulate_windows_normalised_by_coverage_keeps_positive_constant_maps() -> None:
