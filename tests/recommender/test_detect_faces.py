@@ -188,3 +188,47 @@ def test_detect_computes_the_head_map_for_anchors_without_reporting_it(
     assert {d.class_name for d in found} == {"top"}
     with_eyewear, none = detector._maps(image, ["top", "eyewear"], ("eyewear",))
     assert set(with_eyewear) == {"top", "eyewear"} and none == {}
+
+
+def test_the_band_and_the_anchors_search_the_head_maps_face_once(
+    street_face, pretrained_backbone, monkeypatch
+) -> None:
+    from recommender.detect import zero_shot_detector
+    from recommender.detection import detector as detector_module
+    from recommender.detection.detector import BASELINE_CONFIG
+
+    photo, glasses = street_face
+    height, width = photo.shape[:2]
+    head = _blob((height // 2, width // 2), _centre((*(v / 2 for v in glasses),)), radius=20)
+    top_map = _blob((height // 2, width // 2), (width / 4, height / 4), radius=30)
+    config = replace(
+        BASELINE_CONFIG,
+        box_rule="mass",
+        class_face_band={"eyewear": SUNGLASSES_BAND.as_tuple()},
+        class_face_anchor={"top": FaceAnchor(1.0, 1.0, width=2.0, top=1.2, bottom=4.0).as_tuple()},
+    )
+    detector = zero_shot_detector(backbone=pretrained_backbone, config=config)
+    maps = {"eyewear": (0.9, head), "top": (0.9, top_map)}
+    expected = {
+        "eyewear": detector.with_config(class_face_anchor={}).detections_from_maps(
+            maps, (width, height), photo=photo
+        ),
+        "top": detector.with_config(class_face_band={}).detections_from_maps(
+            maps, (width, height), photo=photo
+        ),
+    }
+    searched = []
+
+    def counted(photo: np.ndarray, heatmap: np.ndarray) -> Box | None:
+        searched.append(heatmap)
+        return find_face(photo, heatmap)
+
+    monkeypatch.setattr(detector_module, "find_face", counted)
+    found = {
+        d.class_name: d.box
+        for d in detector.detections_from_maps(maps, (width, height), photo=photo)
+    }
+
+    assert len(searched) == 1 and searched[0] is head  # the eyewear map is the head map
+    assert found["eyewear"] == next(d.box for d in expected["eyewear"] if d.class_name == "eyewear")
+    assert found["top"] == next(d.box for d in expected["top"] if d.class_name == "top")
