@@ -312,8 +312,8 @@ def _tune_per_class(
 # beat the map boxes, and (0.1, 0.5, 0.9) for accessories). Five classes chose the lowest,
 # so three lower ones joined: dresses then take (0.05, 0.3, 0.7), train+val dress CorLoc
 # 0.553 -> 0.573 (held-out 0.533 -> 0.578); no other class changes its choice. Each seed
-# costs one cut per (photo, class) item, tens of milliseconds on a CPU (the six add about
-# 10 minutes to `--tune-split train+val` on 2 cores).
+# costs one cut per (photo, class) item, tens of milliseconds on a CPU (the three added
+# ones about 8 minutes of `--tune-split train+val` on 2 cores).
 GRABCUT_GRID = (
     (0.05, 0.3, 0.7),
     (0.1, 0.3, 0.7),
