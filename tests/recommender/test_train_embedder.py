@@ -79,6 +79,41 @@ def test_quick_training_at_another_input_size_is_searched_at_that_size(data_root
     assert seen and tuple(seen[0][-2:]) == (96, 96)
 
 
+def test_quick_training_from_other_weights_is_rebuilt_and_searched_with_them(data_root, tmp_path):
+    lite0 = tmp_path / "lite0"
+    train(_config(data_root, lite0, epochs=1, augment_passes=0, input_size=64))
+    path = train(
+        _config(
+            data_root,
+            tmp_path / "lite2",
+            epochs=1,
+            augment_passes=0,
+            input_size=64,
+            weights="efficientnet_lite2.imagenet",
+        )
+    )
+
+    checkpoint = load_checkpoint(path)
+    assert checkpoint.config.architecture == "efficientnet_lite2"
+    assert checkpoint.metrics["train_config"]["weights"] == "efficientnet_lite2.imagenet"
+    # Its own features: none of the Lite0 run's cached files is reused.
+    lite2_cache = {file.name for file in (tmp_path / "lite2" / "feature_cache").iterdir()}
+    assert lite2_cache and lite2_cache.isdisjoint(
+        file.name for file in (lite0 / "feature_cache").iterdir()
+    )
+    embedder = ImageEmbedder.from_checkpoint(path)
+    assert embedder.network.backbone.network.default_cfg["architecture"] == "tf_efficientnet_lite2"
+    vectors = embedder.embed([load_image(data_root / "catalog" / "images" / "1000.jpg")])
+    assert vectors.shape == (1, 256) and np.isfinite(vectors).all()
+    chosen = parse_args(
+        ["--data-dir", "d", "--out", str(tmp_path), "--weights", "efficientnet_lite2.imagenet"]
+    )
+    assert chosen.weights == "efficientnet_lite2.imagenet"
+    assert parse_args(["--data-dir", "d", "--out", str(tmp_path)]).weights == (
+        "efficientnet_lite0.imagenet"
+    )
+
+
 def test_train_on_val_fits_train_and_val_items_and_never_test(data_root, tmp_path):
     held_out = load_training_data(_config(data_root, tmp_path))
     final = load_training_data(_config(data_root, tmp_path, train_on_val=True))

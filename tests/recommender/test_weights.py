@@ -50,12 +50,26 @@ def test_registry_pins_full_sha256_size_and_imagenet_labels(entry: WeightEntry) 
     assert entry.labels[770] == "running shoe"
 
 
-def test_installed_weights_file_is_found_and_passes_verification(entry: WeightEntry) -> None:
+@pytest.mark.parametrize("name", sorted(WEIGHTS))
+def test_every_installed_weights_file_is_found_and_passes_verification(name: str) -> None:
+    entry = WEIGHTS[name]
     path = locate_weights(entry)
 
     verify_weights(path, entry)
 
-    assert path.name == "efficientnet-lite0-57934424.pth"
+    assert len(entry.sha256) == 64 and len(entry.labels) == 1000
+    # The files follow torch hub's naming: the name ends with the sha256's first 8 digits.
+    assert path.stem.rsplit("-", 1)[1] == entry.sha256[:8]
+    assert WEIGHTS[name].architecture in name
+
+
+def test_lite2_entry_pins_its_file_and_input_size() -> None:
+    entry = WEIGHTS["efficientnet_lite2.imagenet"]
+
+    assert entry.sha256.startswith("9656183eaeaf")
+    assert entry.size == 24_666_229
+    assert entry.input_size == 260
+    assert (entry.mean, entry.std) == (WEIGHTS[LITE0].mean, WEIGHTS[LITE0].std)
 
 
 def test_verify_weights_refuses_tampered_copy(entry: WeightEntry, weights_copy: Path) -> None:

@@ -111,16 +111,43 @@ def test_state_dict_mapping_by_order_renames_matching_tensors() -> None:
     assert renamed["layer.bias"] is source["_fc.bias"]
 
 
-def test_pretrained_top5_on_catalog_shoe_photos_contains_footwear(
-    pretrained_backbone: Backbone, catalog_shoe_photos: list[Path]
+@pytest.fixture(scope="module")
+def lite2_backbone() -> Backbone:
+    return build_backbone("efficientnet_lite2")
+
+
+@pytest.fixture(params=["lite0", "lite2"])
+def any_backbone(
+    request: pytest.FixtureRequest, pretrained_backbone: Backbone, lite2_backbone: Backbone
+) -> Backbone:
+    return {"lite0": pretrained_backbone, "lite2": lite2_backbone}[request.param]
+
+
+def test_lite2_builds_with_its_own_weights_and_stages(
+    lite2_backbone: Backbone, pretrained_backbone: Backbone
 ) -> None:
-    transform = pretrained_backbone.weights.transforms()
+    assert lite2_backbone.weights == WEIGHTS["efficientnet_lite2.imagenet"]
+    assert lite2_backbone.feature_dim == 1280
+    assert len(lite2_backbone.network.blocks) == len(pretrained_backbone.network.blocks)
+    # Wider mid stages than Lite0: the pooled descriptor of the same stages is longer.
+    stages = {"stages": (3, 4, 5), "grid_stages": (0,)}
+    assert lite2_backbone.pooled_dim(**stages) > pretrained_backbone.pooled_dim(**stages)
+    images = torch.randn(1, 3, 260, 260, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        pooled = lite2_backbone.pool_stages(images, **stages)
+    assert pooled.shape == (1, lite2_backbone.pooled_dim(**stages))
+
+
+def test_pretrained_top5_on_catalog_shoe_photos_contains_footwear(
+    any_backbone: Backbone, catalog_shoe_photos: list[Path]
+) -> None:
+    transform = any_backbone.weights.transforms()
     batch = transform.batch([load_image(path) for path in catalog_shoe_photos])
 
     with torch.inference_mode():
-        top5 = pretrained_backbone(batch).topk(5).indices  # (N, 5)
+        top5 = any_backbone(batch).topk(5).indices  # (N, 5)
 
-    labels = pretrained_backbone.weights.labels
+    labels = any_backbone.weights.labels
     for path, classes in zip(catalog_shoe_photos, top5.tolist(), strict=True):
         names = [labels[index] for index in classes]
         assert FOOTWEAR_CLASSES & set(classes), f"{path.name}: top-5 {names}"
@@ -138,17 +165,15 @@ def _stem_variance_mismatch(backbone: Backbone, batch: torch.Tensor) -> float:
 
 
 def test_entry_normalisation_matches_what_the_weights_were_trained_on(
-    pretrained_backbone: Backbone, catalog_photos: list[Path]
+    any_backbone: Backbone, catalog_photos: list[Path]
 ) -> None:
     # The BN running statistics record the input distribution seen in training: the
     # entry's normalisation must fit them better than the torchvision ImageNet one.
     images: list[Image.Image] = [load_image(path) for path in catalog_photos]
-    entry = pretrained_backbone.weights
+    entry = any_backbone.weights
     imagenet = dataclasses.replace(entry, mean=IMAGENET_MEAN, std=IMAGENET_STD)
 
-    entry_mismatch = _stem_variance_mismatch(pretrained_backbone, entry.transforms().batch(images))
-    imagenet_mismatch = _stem_variance_mismatch(
-        pretrained_backbone, imagenet.transforms().batch(images)
-    )
+    entry_mismatch = _stem_variance_mismatch(any_backbone, entry.transforms().batch(images))
+    imagenet_mismatch = _stem_variance_mismatch(any_backbone, imagenet.transforms().batch(images))
 
     assert entry_mismatch < imagenet_mismatch - 0.25
