@@ -58,7 +58,6 @@ def test_every_installed_weights_file_is_found_and_passes_verification(name: str
     verify_weights(path, entry)
 
     assert len(entry.sha256) == 64 and len(entry.labels) == 1000
-    assert path.stat().st_size == entry.size
 
 
 def test_lite2_entry_pins_its_file_and_input_size() -> None:
