@@ -86,12 +86,21 @@ def detector_from_checkpoint(
     """
     checkpoint = load_checkpoint(path, expected_sha256=expected_sha256)
     if backbone is None or checkpoint.backbone_state is not None:
-        backbone = build_backbone("efficientnet_lite0", weights=checkpoint.weights_name)
+        backbone = build_backbone(
+            "efficientnet_lite0",
+            weights=checkpoint.weights_name,
+            output_stride=checkpoint.output_stride,
+        )
         if checkpoint.backbone_state is not None:
             backbone.network.load_state_dict(checkpoint.backbone_state)
     elif backbone.weights is None or backbone.weights.sha256 != checkpoint.weights_sha256:
         raise CheckpointMismatchError(
             f"checkpoint {path} needs backbone weights {checkpoint.weights_name}"
+        )
+    elif backbone.output_stride != checkpoint.output_stride:
+        raise CheckpointMismatchError(
+            f"checkpoint {path} was trained on output stride {checkpoint.output_stride}, "
+            f"the backbone given has {backbone.output_stride}"
         )
     head = trained_head(checkpoint, backbone.feature_dim)
     tuned = DetectorConfig.from_dict(checkpoint.config.get("detector", {}))

@@ -38,6 +38,9 @@ class DetectorCheckpoint:
     head_state: dict[str, torch.Tensor]
     code_version: str
     backbone_state: dict[str, torch.Tensor] | None = None
+    # The backbone's output stride (`build_backbone`): the head was trained on, and its
+    # thresholds tuned on, maps of this resolution. Checkpoints saved without it used 32.
+    output_stride: int = 32
     config: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
 
@@ -49,6 +52,7 @@ class DetectorCheckpoint:
             "weights_sha256": self.weights_sha256,
             "head_state": self.head_state,
             "backbone_state": self.backbone_state,
+            "output_stride": self.output_stride,
             "code_version": self.code_version,
             "config": self.config,
             "metrics": self.metrics,
@@ -90,6 +94,7 @@ def load_checkpoint(
         head_state=dict(raw["head_state"]),
         code_version=raw["code_version"],
         backbone_state=raw.get("backbone_state"),
+        output_stride=int(raw.get("output_stride", 32)),
         config=dict(raw.get("config") or {}),
         metrics=dict(raw.get("metrics") or {}),
     )

@@ -95,8 +95,8 @@ class TrunkCache:
 
     @torch.inference_mode()
     def _cached(self, paths, preprocessing: str, to_batch, *, batch_size: int) -> list[np.ndarray]:
-        sha = self.backbone.weights.sha256[:16]
-        folder = self.folder / f"{sha}-tail{self.tail_stages}-{preprocessing}"
+        key = self.backbone.feature_key
+        folder = self.folder / f"{key}-tail{self.tail_stages}-{preprocessing}"
         folder.mkdir(parents=True, exist_ok=True)
         files = [folder / f"{image_md5(path)}.npy" for path in paths]
         missing = [index for index, file in enumerate(files) if not file.is_file()]

@@ -19,6 +19,10 @@ logger = logging.getLogger(__name__)
 # Side of the grid an early stage is averaged on for `Backbone.pool_stages(grid_stages=...)`.
 GRID_SIZE = 7
 
+# Input pixels per cell of the last feature maps: 32 as trained on ImageNet; 16 or 8 turn the
+# last strides into dilations (same weights, finer maps, more compute), for CAM detection.
+OUTPUT_STRIDES = (8, 16, 32)
+
 
 @dataclass(frozen=True)
 class _Architecture:
@@ -38,13 +42,25 @@ class Backbone(nn.Module):
     """A timm classification network seen as feature maps -> pooled vector -> classifier."""
 
     def __init__(
-        self, network: nn.Module, *, architecture: str, weights: WeightEntry | None
+        self,
+        network: nn.Module,
+        *,
+        architecture: str,
+        weights: WeightEntry | None,
+        output_stride: int = 32,
     ) -> None:
         super().__init__()
         self.network = network
         self.architecture = architecture
         self.weights = weights
+        self.output_stride = output_stride
         self.feature_dim: int = network.num_features
+
+    @property
+    def feature_key(self) -> str:
+        """Names what this backbone computes (weights and output stride) for feature caches."""
+        key = self.weights.sha256[:16] if self.weights is not None else "untrained"
+        return key if self.output_stride == 32 else f"{key}-os{self.output_stride}"
 
     @property
     def classifier(self) -> nn.Linear:
@@ -53,7 +69,7 @@ class Backbone(nn.Module):
 
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
         """Last convolutional feature maps, after the final BN + activation."""
-        return self.network.forward_features(images)  # (N, 3, H, W) -> (N, C, H/32, W/32)
+        return self.network.forward_features(images)  # (N, 3, H, W) -> (N, C, H/s, W/s)
 
     def pool(self, features: torch.Tensor) -> torch.Tensor:
         """Global average pooling of feature maps."""
@@ -131,27 +147,37 @@ def build_backbone(
     pretrained: bool = True,
     weights: WeightEntry | str | None = None,
     weights_path: Path | str | None = None,
+    output_stride: int = 32,
 ) -> Backbone:
     """Build a backbone in eval mode; `pretrained` loads hash-checked weights, never downloads.
 
     `weights` picks a registry entry (default: the architecture's default entry);
     `weights_path` points at a copy of that entry's file kept outside its package.
+    `output_stride` 16 or 8 dilates the last stages instead of striding them: the same
+    weights give finer feature maps (a CAM with 4 or 16 times the cells) for more compute.
     """
     architecture = _get_architecture(name)
+    if output_stride not in OUTPUT_STRIDES:
+        raise ValueError(f"output_stride {output_stride!r}: choose one of {OUTPUT_STRIDES}")
+    options = {"output_stride": output_stride} if output_stride != 32 else {}
     if not pretrained:
         if weights is not None or weights_path is not None:
             raise ValueError("weights/weights_path given but pretrained=False")
-        network = timm.create_model(architecture.timm_name, pretrained=False)
-        return Backbone(network, architecture=name, weights=None).eval()
+        network = timm.create_model(architecture.timm_name, pretrained=False, **options)
+        return Backbone(
+            network, architecture=name, weights=None, output_stride=output_stride
+        ).eval()
 
     entry = _resolve_entry(name, weights or architecture.default_weights)
     network = timm.create_model(
-        architecture.timm_name, pretrained=False, num_classes=entry.num_classes
+        architecture.timm_name, pretrained=False, num_classes=entry.num_classes, **options
     )
     source = load_state_dict(entry, weights_path)
     network.load_state_dict(map_state_dict_by_order(network.state_dict(), source), strict=True)
-    logger.info("built backbone %s with weights %s", name, entry.name)
-    return Backbone(network, architecture=name, weights=entry).eval()
+    logger.info(
+        "built backbone %s with weights %s (output stride %d)", name, entry.name, output_stride
+    )
+    return Backbone(network, architecture=name, weights=entry, output_stride=output_stride).eval()
 
 
 def _get_architecture(name: str) -> _Architecture:

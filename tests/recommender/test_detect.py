@@ -129,6 +129,29 @@ def test_checkpoint_from_other_base_weights_or_with_wrong_hash_is_refused(tmp_pa
         load_checkpoint(tmp_path / "good.pt", expected_sha256="f" * 64)
 
 
+def test_checkpoint_keeps_its_output_stride_and_refuses_a_backbone_of_another(
+    tmp_path: Path, pretrained_backbone: Backbone
+) -> None:
+    save_checkpoint(_checkpoint(output_stride=16), tmp_path / "fine.pt")
+
+    assert load_checkpoint(tmp_path / "fine.pt").output_stride == 16
+    with pytest.raises(CheckpointMismatchError, match="output stride 16"):
+        detector_from_checkpoint(tmp_path / "fine.pt", backbone=pretrained_backbone)
+    detector = detector_from_checkpoint(tmp_path / "fine.pt")  # builds its own backbone
+    assert detector.backbone.output_stride == 16
+    photo = Image.new("RGB", (64, 96), (200, 180, 160))
+    maps = detector.class_maps(photo, classes=["bag"])
+    assert np.isfinite(maps["bag"][1]).all()
+
+
+def test_checkpoint_saved_without_an_output_stride_loads_as_stride_32(tmp_path: Path) -> None:
+    raw = _checkpoint().to_dict()
+    del raw["output_stride"]
+    torch.save(raw, tmp_path / "old.pt")
+
+    assert load_checkpoint(tmp_path / "old.pt").output_stride == 32
+
+
 def test_detection_is_a_plain_dataclass() -> None:
     detection = Detection("bag", 0.5, (1, 2, 3, 4))
 

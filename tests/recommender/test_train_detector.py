@@ -93,8 +93,11 @@ def test_cli_passes_the_tuning_split_and_refuses_others(tmp_path: Path, monkeypa
     arguments = ["--data-dir", str(tmp_path), "--out", str(tmp_path / "out"), "--quick"]
 
     module.main(arguments)
-    module.main([*arguments, "--tune-split", "train+val"])
+    module.main([*arguments, "--tune-split", "train+val", "--output-stride", "16"])
     with pytest.raises(SystemExit):
         module.main([*arguments, "--tune-split", "test"])
+    with pytest.raises(SystemExit):
+        module.main([*arguments, "--output-stride", "20"])
 
     assert [config.tune_split for config in seen] == ["val", "train+val"]
+    assert [config.output_stride for config in seen] == [32, 16]

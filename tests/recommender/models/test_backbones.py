@@ -153,6 +153,46 @@ def test_pretrained_top5_on_catalog_shoe_photos_contains_footwear(
         assert FOOTWEAR_CLASSES & set(classes), f"{path.name}: top-5 {names}"
 
 
+@pytest.fixture(scope="module")
+def stride16_backbone() -> Backbone:
+    return build_backbone("efficientnet_lite0", output_stride=16)
+
+
+def test_output_stride_16_gives_finer_maps_from_the_same_weights(
+    stride16_backbone: Backbone, pretrained_backbone: Backbone, two_images: torch.Tensor
+) -> None:
+    with torch.inference_mode():
+        fine = stride16_backbone.forward_features(two_images)
+
+    assert fine.shape == (2, 1280, 14, 14)
+    assert stride16_backbone.output_stride == 16
+    plain, dilated = pretrained_backbone.state_dict(), stride16_backbone.state_dict()
+    assert plain.keys() == dilated.keys()
+    assert all(torch.equal(plain[key], dilated[key]) for key in plain)
+    # Caches of features must not mix the two: same weights, other maps.
+    assert stride16_backbone.feature_key != pretrained_backbone.feature_key
+    assert pretrained_backbone.feature_key == pretrained_backbone.weights.sha256[:16]
+
+
+def test_dilated_backbone_still_recognises_shoes(
+    stride16_backbone: Backbone, catalog_shoe_photos: list[Path]
+) -> None:
+    transform = stride16_backbone.weights.transforms()
+    batch = transform.batch([load_image(path) for path in catalog_shoe_photos])
+
+    with torch.inference_mode():
+        top5 = stride16_backbone(batch).topk(5).indices  # (N, 5)
+
+    for path, classes in zip(catalog_shoe_photos, top5.tolist(), strict=True):
+        assert FOOTWEAR_CLASSES & set(classes), f"{path.name}: top-5 {classes}"
+
+
+@pytest.mark.parametrize("stride", [4, 24, 64])
+def test_unsupported_output_stride_is_refused(stride: int) -> None:
+    with pytest.raises(ValueError, match="output_stride"):
+        build_backbone("efficientnet_lite0", pretrained=False, output_stride=stride)
+
+
 def _stem_variance_mismatch(backbone: Backbone, batch: torch.Tensor) -> float:
     """Mean |log(batch variance / BN running variance)| after the stem convolution."""
     network = backbone.network
