@@ -633,6 +633,7 @@ def _reused_baseline(path: Path | None, split: str | None) -> dict[str, object] 
 
 def main(argv: list[str] | None = None) -> None:
     from recommender.detect import detector_from_checkpoint, zero_shot_detector
+    from recommender.detection.checkpoint import load_checkpoint
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, required=True)
@@ -654,8 +655,11 @@ def main(argv: list[str] | None = None) -> None:
     baseline = zero_shot_detector(config=BASELINE_CONFIG, mapping=BASELINE_IMAGENET_TO_FASHION)
     detectors = {"zero_shot_baseline": baseline}
     if args.checkpoint is not None:
+        # The baseline's backbone is shared where the checkpoint's maps have its stride.
+        stride = load_checkpoint(args.checkpoint).output_stride
+        shared = baseline.backbone if stride == baseline.backbone.output_stride else None
         detectors["trained"] = detector_from_checkpoint(
-            args.checkpoint, backbone=baseline.backbone, precision=args.precision
+            args.checkpoint, backbone=shared, precision=args.precision
         )
     reused = _reused_baseline(args.baseline_from, split)
     if reused is not None:

@@ -201,6 +201,43 @@ def test_cli_writes_detection_metrics_with_the_compute_dtype_beside_them(
     assert (tmp_path / "out" / "corloc.png").stat().st_size > 0
 
 
+def test_cli_evaluates_a_checkpoint_of_another_output_stride_on_its_own_backbone(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    import json
+
+    from recommender.detection.checkpoint import DetectorCheckpoint, save_checkpoint
+    from recommender.evaluate.detection import main
+    from recommender.fashion_classes import FASHION_CLASSES
+    from recommender.models.cam import CamHead
+    from recommender.weights import get_weight_entry
+
+    street = _street_subset(data_dir / "street", tmp_path / "data" / "street", split="val", count=2)
+    entry = get_weight_entry("efficientnet_lite0.imagenet")
+    small = DetectorConfig(short_side=96, window_sizes=(), presence_threshold=0.0)
+    checkpoint = DetectorCheckpoint(
+        class_names=FASHION_CLASSES,
+        weights_name=entry.name,
+        weights_sha256=entry.sha256,
+        head_state=CamHead(1280, FASHION_CLASSES).linear.state_dict(),
+        code_version="test",
+        output_stride=16,
+        config={"detector": small.to_dict()},
+    )
+    save_checkpoint(checkpoint, tmp_path / "detector.pt")
+
+    main(
+        [
+            "--data-dir", str(street.parent), "--out", str(tmp_path / "out"), "--split", "val",
+            "--checkpoint", str(tmp_path / "detector.pt"),
+        ]
+    )  # fmt: skip
+
+    metrics = json.loads((tmp_path / "out" / "detection_metrics.json").read_text())
+    assert set(metrics) >= {"zero_shot_baseline", "trained"}
+    assert 0 <= metrics["trained"]["corloc"]["mean"] <= 1
+
+
 @pytest.mark.parametrize(("fixed", "kept"), [(40, True), (1, False)])
 def test_box_factors_are_kept_only_for_a_clear_val_gain(pretrained_backbone, fixed, kept) -> None:
     from recommender.data.street import GroundTruthBox, StreetPhoto
