@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from recommender.fashion_classes import FASHION_CLASSES
+from recommender.models.backbones import OUTPUT_STRIDES
 from recommender.weights import file_sha256, get_weight_entry
 
 logger = logging.getLogger(__name__)
@@ -108,6 +109,11 @@ def _check_raw(raw: Mapping[str, Any], path: Path, expected_classes: tuple[str, 
         raise CheckpointMismatchError(
             f"checkpoint {path} was trained for classes {list(classes)}, "
             f"this code expects {list(expected_classes)}; retrain or use a matching version"
+        )
+    stride = raw.get("output_stride", 32)
+    if stride not in OUTPUT_STRIDES:
+        raise CheckpointMismatchError(
+            f"checkpoint {path} has output stride {stride!r}; this code builds {OUTPUT_STRIDES}"
         )
     try:
         entry = get_weight_entry(raw["weights_name"])

@@ -144,12 +144,18 @@ def test_checkpoint_keeps_its_output_stride_and_refuses_a_backbone_of_another(
     assert np.isfinite(maps["bag"][1]).all()
 
 
-def test_checkpoint_saved_without_an_output_stride_loads_as_stride_32(tmp_path: Path) -> None:
+def test_checkpoint_without_an_output_stride_is_stride_32_and_an_unknown_one_is_refused(
+    tmp_path: Path,
+) -> None:
     raw = _checkpoint().to_dict()
     del raw["output_stride"]
     torch.save(raw, tmp_path / "old.pt")
 
     assert load_checkpoint(tmp_path / "old.pt").output_stride == 32
+    raw["output_stride"] = 20
+    torch.save(raw, tmp_path / "odd.pt")
+    with pytest.raises(CheckpointMismatchError, match="output stride 20"):
+        load_checkpoint(tmp_path / "odd.pt")
 
 
 def test_detection_is_a_plain_dataclass() -> None:
