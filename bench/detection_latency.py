@@ -2,8 +2,8 @@
 
 python bench/detection_latency.py --data-dir ../shared/data --out var/bench/detection.json
     [--checkpoint PATH] [--image street/photos/0001.jpg] [--repeats 20] [--threads N]
-    [--compare-unfused] [--embedder CKPT] [--device cuda] [--precision auto] [--against CKPT]
-    [--against-embedder CKPT]
+    [--compare-unfused] [--embedder CKPT] [--device cuda] [--precision auto] [--runtime auto]
+    [--against CKPT] [--against-embedder CKPT]
 
 `--compare-unfused` also times the same detector without BatchNorm folding, interleaved
 call by call with the folded one, so both see the same machine state; it reports both
@@ -12,9 +12,13 @@ whole analysis of the photo (`LookAnalyzer.analyse`: detection, then one batched
 of every item's crop with its tags), the figure the latency target is set for.
 `--precision` (default auto, as the workers run) picks the detector's compute dtype; where
 that is not float32, a float32 detector is timed interleaved with it (`float32`,
-`speedup_over_float32`, and `look.float32` with `--embedder`). `--against` times a second
-detector checkpoint (say, the one in service) interleaved with the first, at the same
-precision (`against`, `speedup_over_against`, and `look.against` with `--embedder`).
+`speedup_over_float32`, and `look.float32` with `--embedder`). `--runtime` (default auto,
+as the workers run: OpenVINO on a CPU) picks what runs both networks; where that is not
+PyTorch, the same detector and embedder run by PyTorch are timed interleaved with them
+(`torch_runtime`, `speedup_over_torch_runtime`, `max_map_difference_torch_runtime`, and
+`look.torch_runtime` with `--embedder`). `--against` times a second detector checkpoint
+(say, the one in service) interleaved with the first, at the same precision and runtime
+(`against`, `speedup_over_against`, and `look.against` with `--embedder`).
 `--against-embedder` times the whole analysis with a second embedder (say, one from other
 backbone weights) interleaved with `--embedder`'s, on the same detector
 (`look.against_embedder`, `look.speedup_over_against_embedder`).
@@ -39,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as `python b
 from recommender.detect import FashionDetector, detector_from_checkpoint, zero_shot_detector
 from recommender.devices import PRECISIONS
 from recommender.images import load_image
+from recommender.runtimes import RUNTIMES
 
 
 def main() -> None:
@@ -56,6 +61,13 @@ def main() -> None:
         default="auto",
         help="the detector's compute dtype (auto, as the workers: bfloat16 where the device "
         "has it natively); other than float32, a float32 detector is timed beside it",
+    )
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="auto",
+        help="what runs the detector's network (auto, as the workers: OpenVINO on a CPU); "
+        "other than torch, the same detector run by PyTorch is timed beside it",
     )
     parser.add_argument("--embedder", type=Path, default=None, help="also time detect + embed")
     parser.add_argument(
@@ -76,10 +88,11 @@ def main() -> None:
         parser.error("--against-embedder needs --embedder")
     if args.threads:
         torch.set_num_threads(args.threads)
+    options = {"device": args.device, "precision": args.precision, "runtime": args.runtime}
     detector = (
-        detector_from_checkpoint(args.checkpoint, device=args.device, precision=args.precision)
+        detector_from_checkpoint(args.checkpoint, **options)
         if args.checkpoint
-        else zero_shot_detector(device=args.device, precision=args.precision)
+        else zero_shot_detector(**options)
     )
     detectors = {"bn_folded": detector}
     if args.compare_unfused:
@@ -90,29 +103,47 @@ def main() -> None:
             fold_batchnorm=False,
             device=args.device,
             precision=args.precision,
+            runtime=args.runtime,
         )
     if detector.precision != torch.float32:
         detectors["float32"] = FashionDetector(
-            detector.backbone, detector.head, detector.config, device=args.device
+            detector.backbone,
+            detector.head,
+            detector.config,
+            device=args.device,
+            runtime=detector.runtime,
+        )
+    if detector.runtime != "torch":
+        detectors["torch_runtime"] = FashionDetector(
+            detector.backbone,
+            detector.head,
+            detector.config,
+            device=args.device,
+            precision=args.precision,
         )
     if args.against:
-        detectors["against"] = detector_from_checkpoint(
-            args.against, device=args.device, precision=args.precision
-        )
+        detectors["against"] = detector_from_checkpoint(args.against, **options)
     image = load_image(args.data_dir / args.image)
     runs = {name: candidate.detect for name, candidate in detectors.items()}
     if args.embedder:
         from recommender.embed import ImageEmbedder
         from recommender.look import LookAnalyzer
 
-        embedder = ImageEmbedder.from_checkpoint(args.embedder, device=args.device)
+        embedder = ImageEmbedder.from_checkpoint(
+            args.embedder, device=args.device, runtime=args.runtime
+        )
         runs["look"] = LookAnalyzer(detector, embedder).analyse
         if "float32" in detectors:
             runs["look_float32"] = LookAnalyzer(detectors["float32"], embedder).analyse
+        if "torch_runtime" in detectors:
+            plain = ImageEmbedder.from_checkpoint(args.embedder, device=args.device)
+            runs["look_torch_runtime"] = LookAnalyzer(detectors["torch_runtime"], plain).analyse
         if "against" in detectors:
             runs["look_against"] = LookAnalyzer(detectors["against"], embedder).analyse
         if args.against_embedder:
-            other = ImageEmbedder.from_checkpoint(args.against_embedder, device=args.device)
+            other = ImageEmbedder.from_checkpoint(
+                args.against_embedder, device=args.device, runtime=args.runtime
+            )
             runs["look_against_embedder"] = LookAnalyzer(detector, other).analyse
     outputs = {}
     for _ in range(2):  # warm-up: allocator and oneDNN kernel selection
@@ -136,6 +167,7 @@ def main() -> None:
         "torch_threads": torch.get_num_threads(),
         "device": args.device,
         "precision": detector.precision_name,
+        "runtime": detector.runtime,
         "machine": platform.processor() or platform.machine(),
     }
     if args.embedder:
@@ -146,6 +178,8 @@ def main() -> None:
         }
         if "look_float32" in timings:
             result["look"]["float32"] = _stats(timings["look_float32"])
+        if "look_torch_runtime" in timings:
+            result["look"]["torch_runtime"] = _stats(timings["look_torch_runtime"])
         if "look_against" in timings:
             result["look"]["against"] = _stats(timings["look_against"])
         if "look_against_embedder" in timings:
@@ -162,6 +196,14 @@ def main() -> None:
         result["speedup_over_float32"] = round(
             result["float32"]["median_ms"] / result["median_ms"], 3
         )
+    if "torch_runtime" in detectors:
+        result["torch_runtime"] = _stats(timings["torch_runtime"])
+        result["speedup_over_torch_runtime"] = round(
+            result["torch_runtime"]["median_ms"] / result["median_ms"], 3
+        )
+        result["max_map_difference_torch_runtime"] = _max_map_difference(
+            detectors["bn_folded"], detectors["torch_runtime"], image
+        )
     if "against" in detectors:
         result["against"] = {
             "checkpoint": str(args.against),
@@ -175,7 +217,9 @@ def main() -> None:
     if args.compare_unfused:
         result["unfused"] = _stats(timings["unfused"])
         result["speedup"] = round(result["unfused"]["median_ms"] / result["median_ms"], 3)
-        result["max_map_difference"] = _max_map_difference(detectors, image)
+        result["max_map_difference"] = _max_map_difference(
+            detectors["bn_folded"], detectors["unfused"], image
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))  # noqa: T201
@@ -189,12 +233,14 @@ def _stats(timings: list[float]) -> dict[str, float]:
     }
 
 
-def _max_map_difference(detectors: dict[str, FashionDetector], image: Image.Image) -> float:
-    folded = detectors["bn_folded"].class_maps(image)
-    unfused = detectors["unfused"].class_maps(image, classes=list(folded))
-    return max(
-        (float(np.abs(folded[name][1] - unfused[name][1]).max()) for name in folded), default=0.0
-    )
+def _max_map_difference(
+    detector: FashionDetector, other: FashionDetector, image: Image.Image
+) -> float:
+    """The largest difference between two detectors' class maps of the classes `detector`
+    finds (each map is normalised to its coverage, so 1.0 is a whole-peak difference)."""
+    maps = detector.class_maps(image)
+    others = other.class_maps(image, classes=list(maps))
+    return max((float(np.abs(maps[name][1] - others[name][1]).max()) for name in maps), default=0.0)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Catalog embedding throughput: images/s of the whole data path beside the bare forward pass.
 
     .venv/bin/python bench/embedding_throughput.py --data-dir ../shared/data \\
-        [--checkpoint var/models/embedder-quick/embedder.pt] [--device cuda] \\
+        [--checkpoint var/models/embedder-quick/embedder.pt] [--device cuda] [--runtime torch] \\
         --images 512 --out var/bench/embedding_throughput.json
 
 - pipeline: what a worker does per batch of product images: read the file, decode it
@@ -9,6 +9,7 @@
 - forward only: the same network on ready-made input tensors of the same batch size;
 - the ratio pipeline / forward shows what the data path costs on top of the model.
 
+`--runtime` (default auto, as the workers run: OpenVINO on a CPU) picks what runs the network.
 Each figure is the median of ``--repeats`` timed passes after one warm-up pass. The
 catalog photos come from ``--data-dir`` (``catalog/catalog.csv`` and its images), so any
 folder in that layout works.
@@ -34,6 +35,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, default=PROJECT_ROOT.parent / "shared" / "data")
     parser.add_argument("--checkpoint", type=Path, help="a trained embedder (default: ImageNet)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--runtime", choices=("auto", "torch", "openvino"), default="auto")
     parser.add_argument("--images", type=int, default=512)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
@@ -75,11 +77,14 @@ def main() -> None:
     paths = catalog_image_paths(arguments.data_dir, arguments.images)
     if arguments.checkpoint:
         embedder = ImageEmbedder.from_checkpoint(
-            arguments.checkpoint, device=arguments.device, batch_size=arguments.batch_size
+            arguments.checkpoint,
+            device=arguments.device,
+            batch_size=arguments.batch_size,
+            runtime=arguments.runtime,
         )
     else:
         embedder = ImageEmbedder.from_weights(
-            device=arguments.device, batch_size=arguments.batch_size
+            device=arguments.device, batch_size=arguments.batch_size, runtime=arguments.runtime
         )
     synchronise = torch.cuda.synchronize if embedder.device.type == "cuda" else lambda: None
 
@@ -100,7 +105,7 @@ def main() -> None:
     @torch.inference_mode()
     def forward_only() -> None:
         for _ in range(batches):
-            embedder.network(inputs)  # (B, D)
+            embedder.forward(inputs)  # (B, D)
         synchronise()
 
     pipeline_seconds = timed(pipeline, arguments.repeats)
@@ -117,6 +122,7 @@ def main() -> None:
             else platform.processor() or "cpu"
         ),
         "torch_threads": torch.get_num_threads(),
+        "runtime": embedder.runtime,
         "model": embedder.model_name,
         "images": images,
         "batch_size": arguments.batch_size,

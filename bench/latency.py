@@ -157,13 +157,16 @@ def _detection_latency(plan: LatencyPlan, section: SectionResult) -> None:
     run_command(command, log_path=plan.out_dir / "logs" / "detection.log", timeout_s=plan.timeout_s)
     result = json.loads(out.read_text())
     section.details["detection"] = result
-    unfused = result.get("unfused", {}).get("median_ms")
-    float32 = result.get("float32", {}).get("median_ms")
-    baseline, label = (float32, "float32") if float32 else (unfused, "batch norm not folded")
+    baselines = (  # the first present: the same network run by PyTorch, in float32, unfolded
+        (result.get("torch_runtime", {}).get("median_ms"), "PyTorch"),
+        (result.get("float32", {}).get("median_ms"), "float32"),
+        (result.get("unfused", {}).get("median_ms"), "batch norm not folded"),
+    )
+    baseline, label = next((pair for pair in baselines if pair[0]), (None, None))
     section.add(
         f"detection alone, one {result['image_size'][0]}x{result['image_size'][1]} photo, "
         f"{'trained' if plan.detector else 'zero-shot'} detector, {plan.device}, "
-        f"{result.get('precision', 'float32')}",
+        f"{result.get('precision', 'float32')}, {result.get('runtime', 'torch')}",
         "median",
         result["median_ms"],
         "ms",
@@ -179,8 +182,14 @@ def _detection_latency(plan: LatencyPlan, section: SectionResult) -> None:
             "median",
             look["median_ms"],
             "ms",
-            baseline=look.get("float32", {}).get("median_ms"),
-            baseline_label="float32 detector" if "float32" in look else None,
+            baseline=look.get("torch_runtime", look.get("float32", {})).get("median_ms"),
+            baseline_label=(
+                "detector run by PyTorch"
+                if "torch_runtime" in look
+                else "float32 detector"
+                if "float32" in look
+                else None
+            ),
             higher_is_better=False,
             headline=True,
         )

@@ -51,6 +51,7 @@ def zero_shot_detector(
     mapping: Mapping[int, str] = IMAGENET_TO_FASHION,
     device: str = "cpu",
     precision: str = "float32",
+    runtime: str = "torch",
 ) -> FashionDetector:
     """A detector reading fashion classes off the ImageNet classifier (no training).
 
@@ -60,7 +61,9 @@ def zero_shot_detector(
     config = config or ZERO_SHOT_CONFIG
     backbone = backbone or build_backbone("efficientnet_lite0")
     head = zero_shot_head(backbone.classifier, FASHION_CLASSES, imagenet_groups(mapping))
-    return FashionDetector(backbone, head, config, device=device, precision=precision)
+    return FashionDetector(
+        backbone, head, config, device=device, precision=precision, runtime=runtime
+    )
 
 
 def trained_head(checkpoint: DetectorCheckpoint, in_features: int) -> CamHead:
@@ -78,6 +81,7 @@ def detector_from_checkpoint(
     expected_sha256: str | None = None,
     device: str = "cpu",
     precision: str = "float32",
+    runtime: str = "torch",
 ) -> FashionDetector:
     """A trained detector; its tuned config is used unless `config` overrides it.
 
@@ -105,4 +109,6 @@ def detector_from_checkpoint(
     head = trained_head(checkpoint, backbone.feature_dim)
     tuned = DetectorConfig.from_dict(checkpoint.config.get("detector", {}))
     logger.info("loaded detector %s (code %s)", path, checkpoint.code_version)
-    return FashionDetector(backbone, head, config or tuned, device=device, precision=precision)
+    return FashionDetector(
+        backbone, head, config or tuned, device=device, precision=precision, runtime=runtime
+    )

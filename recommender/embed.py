@@ -18,6 +18,7 @@ from recommender.devices import resolve_device
 from recommender.models.backbones import build_backbone
 from recommender.models.embedding import PooledFeatures
 from recommender.models.fuse import fuse_batchnorm
+from recommender.runtimes import OpenVinoModel, resolve_runtime
 from recommender.tags import Tagset, TagVocabulary
 from recommender.weights import get_weight_entry
 
@@ -51,6 +52,7 @@ class ImageEmbedder:
         device: str | torch.device = "cpu",
         batch_size: int = 32,
         vocabulary: TagVocabulary | None = None,
+        runtime: str = "torch",
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -70,6 +72,17 @@ class ImageEmbedder:
         # Set for a tag-trained network (one with `forward_all`): embed_with_tags decodes
         # its logits; None for ImageNet features, which predict no tags.
         self.vocabulary = vocabulary if hasattr(network, "forward_all") else None
+        # "openvino" compiles the network for the CPU (`recommender.runtimes`): one graph
+        # giving vectors and tag logits where the network predicts tags (the logits are
+        # one small linear layer more), float32 so stored vectors stay comparable.
+        self.runtime = resolve_runtime(runtime, self.device)
+        self._compiled = (
+            OpenVinoModel(
+                self.network, method="forward_all" if hasattr(network, "forward_all") else "forward"
+            )
+            if self.runtime == "openvino"
+            else None
+        )
 
     @classmethod
     def from_weights(
@@ -79,6 +92,7 @@ class ImageEmbedder:
         device: str | torch.device = "cpu",
         batch_size: int = 32,
         weights_path: Path | str | None = None,
+        runtime: str = "torch",
     ) -> ImageEmbedder:
         """The baseline embedder: pooled backbone features of a registry weight entry."""
         entry = get_weight_entry(name)
@@ -87,7 +101,14 @@ class ImageEmbedder:
         info = EmbedderInfo(
             model_name=entry.name, weights_sha256=entry.sha256, dimension=network.dimension
         )
-        return cls(network, entry.transforms(), info, device=device, batch_size=batch_size)
+        return cls(
+            network,
+            entry.transforms(),
+            info,
+            device=device,
+            batch_size=batch_size,
+            runtime=runtime,
+        )
 
     @classmethod
     def from_checkpoint(
@@ -96,6 +117,7 @@ class ImageEmbedder:
         *,
         device: str | torch.device = "cpu",
         batch_size: int = 32,
+        runtime: str = "torch",
     ) -> ImageEmbedder:
         """A trained embedder (`recommender.checkpoints`): 256-d tag-aware embeddings.
 
@@ -116,6 +138,7 @@ class ImageEmbedder:
             device=device,
             batch_size=batch_size,
             vocabulary=checkpoint.vocabulary,
+            runtime=runtime,
         )
 
     @property
@@ -169,9 +192,20 @@ class ImageEmbedder:
     def _embed_batch(self, images: Sequence[Image.Image], *, with_tags: bool = False):
         batch = torch.stack([self.transform(image) for image in images])  # (B, 3, S, S)
         batch = batch.to(self.device, memory_format=self._memory_format)  # (B, 3, S, S)
+        vectors, logits = self.forward(batch, with_tags=with_tags)  # (B, D), (B, T) or None
+        vectors = F.normalize(vectors.float(), dim=1).cpu().numpy()  # (B, D), unit L2 norm
         if not with_tags:
-            vectors = self.network(batch)  # (B, D)
-            return F.normalize(vectors.float(), dim=1).cpu().numpy()  # (B, D), unit L2 norm
-        vectors, logits = self.network.forward_all(batch)  # (B, D), (B, T)
-        vectors = F.normalize(vectors.float(), dim=1)  # (B, D), unit L2 norm
-        return vectors.cpu().numpy(), torch.sigmoid(logits.float()).cpu().numpy()
+            return vectors
+        return vectors, torch.sigmoid(logits.float()).cpu().numpy()
+
+    def forward(
+        self, batch: torch.Tensor, *, with_tags: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The network on a transformed batch (B, 3, S, S): raw vectors (B, D) and, with
+        `with_tags`, tag logits (B, T). Call under `torch.inference_mode()`."""
+        if self._compiled is not None:
+            outputs = self._compiled(batch)
+            return outputs if isinstance(outputs, tuple) else (outputs, None)
+        if with_tags:
+            return self.network.forward_all(batch)  # (B, D), (B, T)
+        return self.network(batch), None  # (B, D)

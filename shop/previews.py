@@ -20,7 +20,11 @@ def get_detector():
     from recommender.detect import detector_from_checkpoint, zero_shot_detector
     from shop.services.embeddings import inference_device
 
-    options = {"device": inference_device(), "precision": settings.DETECTOR_PRECISION}
+    options = {
+        "device": inference_device(),
+        "precision": settings.DETECTOR_PRECISION,
+        "runtime": settings.INFERENCE_RUNTIME,
+    }
     checkpoint = newest_checkpoint(settings.MODEL_DIR, "detector.pt")
     if checkpoint is None:
         return zero_shot_detector(**options)

@@ -43,6 +43,7 @@ from recommender.devices import resolve_device, resolve_precision
 from recommender.models.backbones import Backbone
 from recommender.models.cam import CamHead
 from recommender.models.fuse import fuse_batchnorm
+from recommender.runtimes import OpenVinoModel, resolve_runtime
 
 logger = logging.getLogger(__name__)
 
@@ -196,6 +197,7 @@ class FashionDetector:
         fold_batchnorm: bool = True,
         device: str | torch.device = "cpu",
         precision: str = "float32",
+        runtime: str = "torch",
     ) -> None:
         if backbone.weights is None:
             raise ValueError("the detector needs a backbone with registry weights (mean/std)")
@@ -210,6 +212,18 @@ class FashionDetector:
         self._inference_backbone = (
             fuse_batchnorm(self.backbone) if fold_batchnorm else self.backbone
         ).to(self.device)
+        # The same network compiled by OpenVINO: about half the float32 time on a CPU
+        # (`recommender.runtimes`); "torch" keeps PyTorch, which training and tuning use.
+        self.runtime = resolve_runtime(runtime, self.device)
+        self._compiled_features = (
+            OpenVinoModel(
+                self._inference_backbone, method="forward_features", precision=self.precision
+            )
+            if self.runtime == "openvino"
+            else None
+        )
+        if self._compiled_features is not None:
+            self.precision = self._compiled_features.precision  # what the CPU computes
         self.head = head.eval().to(self.device)
         self.config = config or DetectorConfig()
         self.class_names = head.class_names
@@ -391,6 +405,8 @@ class FashionDetector:
 
     def _features(self, batch: torch.Tensor) -> torch.Tensor:
         """The backbone's last feature maps (B, C, h, w) in float32, computed in `precision`."""
+        if self._compiled_features is not None:
+            return self._compiled_features(batch)
         low = self.precision != torch.float32
         with torch.autocast(self.device.type, dtype=self.precision, enabled=low):
             return self._inference_backbone.forward_features(batch).float()

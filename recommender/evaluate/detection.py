@@ -48,6 +48,7 @@ from recommender.fashion_classes import (
     FASHION_CLASSES,
 )
 from recommender.images import load_image
+from recommender.runtimes import RUNTIMES
 
 logger = logging.getLogger(__name__)
 
@@ -649,6 +650,12 @@ def main(argv: list[str] | None = None) -> None:
         default="float32",
         help="the detector's compute dtype (auto: bfloat16 where the device has it natively)",
     )
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="torch",
+        help="what runs the trained detector's network (auto: OpenVINO on a CPU)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     split = None if args.split == "all" else args.split
@@ -659,7 +666,7 @@ def main(argv: list[str] | None = None) -> None:
         stride = load_checkpoint(args.checkpoint).output_stride
         shared = baseline.backbone if stride == baseline.backbone.output_stride else None
         detectors["trained"] = detector_from_checkpoint(
-            args.checkpoint, backbone=shared, precision=args.precision
+            args.checkpoint, backbone=shared, precision=args.precision, runtime=args.runtime
         )
     reused = _reused_baseline(args.baseline_from, split)
     if reused is not None:
@@ -667,6 +674,7 @@ def main(argv: list[str] | None = None) -> None:
     results = evaluate(detectors, args.data_dir, split=split)
     for name, detector in detectors.items():
         results[name]["dtype"] = detector.precision_name
+        results[name]["runtime"] = detector.runtime
     if reused is not None:
         results["zero_shot_baseline"] = reused
         detectors = {"zero_shot_baseline": baseline, **detectors}

@@ -58,6 +58,7 @@ from recommender.evaluate.retrieval import (
     same_value_mask,
 )
 from recommender.images import load_image
+from recommender.runtimes import RUNTIMES
 
 logger = logging.getLogger(__name__)
 
@@ -200,6 +201,7 @@ def evaluate(
     classes: Sequence[str] | None = None,
     device: str = "cpu",
     precision: str = "float32",
+    runtime: str = "torch",
 ) -> dict:
     """Held-out pairs (first `limit` in file order) through the pipeline, as one JSON dict."""
     items = read_catalog(data_dir / "catalog")
@@ -210,7 +212,7 @@ def evaluate(
     runner = FeatureRunner(cache_dir, resolve_device(device))
     # All held-out shop photos stay in the gallery under --limit; pair i is row i.
     gallery, gallery_scores = runner.vectors(model, exact_match_gallery_refs(held_out, items))
-    embedder = ImageEmbedder.from_checkpoint(embedder_path, device=device)
+    embedder = ImageEmbedder.from_checkpoint(embedder_path, device=device, runtime=runtime)
     tag = gallery_values = None
     if gallery_scores is not None and FILTER_GROUP in model.vocabulary.group_names:
         decoded = model.vocabulary.decode(gallery_scores)
@@ -220,16 +222,18 @@ def evaluate(
             _, tagsets = embedder.embed_with_tags(images)
             return [tags[FILTER_GROUP][0] for tags in tagsets]
 
+    options = {"device": device, "precision": precision, "runtime": runtime}
     detector = (
-        detector_from_checkpoint(detector_path, device=device, precision=precision)
+        detector_from_checkpoint(detector_path, **options)
         if detector_path
-        else zero_shot_detector(device=device, precision=precision)
+        else zero_shot_detector(**options)
     )
     results = {
         "embedder": embedder.model_name,
         "detector": str(detector_path) if detector_path else "zero-shot",
         "detector_config": detector.config.to_dict(),
         "detector_precision": detector.precision_name,
+        "runtime": detector.runtime,
         "held_out_pairs": len(held_out),
         "limit": limit,
         "catalog_items": len(items),
@@ -311,6 +315,12 @@ def main(argv: list[str] | None = None) -> None:
         default="float32",
         help="the detector's compute dtype (auto: bfloat16 where the device has it natively)",
     )
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="torch",
+        help="what runs the networks of the query side (auto: OpenVINO on a CPU)",
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -326,6 +336,7 @@ def main(argv: list[str] | None = None) -> None:
         classes=args.localise,
         device=args.device,
         precision=args.precision,
+        runtime=args.runtime,
     )
     write_report(results, args.out)
     print(json.dumps(summary(results), indent=1))  # noqa: T201

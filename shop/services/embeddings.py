@@ -32,10 +32,10 @@ def get_embedder(source: str):
     from recommender.embed import ImageEmbedder  # torch loads only where models run
     from recommender.weights import WEIGHTS
 
-    device = inference_device()
+    options = {"device": inference_device(), "runtime": settings.INFERENCE_RUNTIME}
     if source in WEIGHTS:
-        return ImageEmbedder.from_weights(source, device=device)
-    return ImageEmbedder.from_checkpoint(settings.MODEL_DIR / source, device=device)
+        return ImageEmbedder.from_weights(source, **options)
+    return ImageEmbedder.from_checkpoint(settings.MODEL_DIR / source, **options)
 
 
 def inference_device() -> str:

@@ -17,3 +17,6 @@ STORAGES = {
 }
 # The same maps on every machine the suite runs on (auto would pick bfloat16 on some CPUs).
 DETECTOR_PRECISION = "float32"
+# PyTorch runs the networks in most tests: compiling them for OpenVINO takes seconds per
+# process; tests/shop/test_previews.py and tests/recommender/test_runtimes.py cover it.
+INFERENCE_RUNTIME = "torch"

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from shop import previews
+from shop.services.embeddings import DEFAULT_EMBEDDER, get_embedder
 
 
 @pytest.fixture
@@ -23,6 +24,30 @@ def test_detector_runs_in_the_configured_precision(
     settings.DETECTOR_PRECISION = setting
 
     assert previews.get_detector().precision == dtype
+
+
+def test_detector_and_embedder_run_on_the_configured_runtime(
+    settings, tmp_path, fresh_detector
+) -> None:
+    settings.MODEL_DIR = tmp_path
+    settings.DETECTOR_PRECISION = "float32"
+    settings.INFERENCE_RUNTIME = "openvino"
+    get_embedder.cache_clear()
+    try:
+        assert previews.get_detector().runtime == "openvino"
+        assert get_embedder(DEFAULT_EMBEDDER).runtime == "openvino"
+    finally:
+        get_embedder.cache_clear()
+
+
+def test_unknown_runtime_setting_is_refused_with_the_choices(
+    settings, tmp_path, fresh_detector
+) -> None:
+    settings.MODEL_DIR = tmp_path
+    settings.INFERENCE_RUNTIME = "onnx"
+
+    with pytest.raises(ValueError, match="auto, torch, openvino"):
+        previews.get_detector()
 
 
 def test_unknown_precision_setting_is_refused_with_the_choices(

@@ -1,0 +1,128 @@
+"""The engine that runs a network at inference: PyTorch, or OpenVINO on a CPU.
+
+PyTorch runs the network layer by layer; OpenVINO compiles the whole graph for the CPU it
+finds (fused convolution + activation kernels, blocked memory layouts, bfloat16 where the
+CPU computes it natively). On a 2-core CPU without AVX-512 it ran EfficientNet-Lite0's
+feature maps in about half PyTorch's float32 time, with the same maps to float rounding
+(recommender/README.md, **Performance notes**). The compiled graph accepts any batch and
+input size, so the detector's whole photo, sliding windows and closer looks share one.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import threading
+import time
+import warnings
+
+import torch
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+RUNTIMES = ("auto", "torch", "openvino")
+
+
+def openvino_available() -> bool:
+    """Whether the OpenVINO runtime is installed."""
+    return importlib.util.find_spec("openvino") is not None
+
+
+def resolve_runtime(requested: str, device: torch.device) -> str:
+    """The engine to run on `device`: "torch", "openvino" (CPU only), or "auto" (OpenVINO on
+    a CPU where it is installed, else PyTorch)."""
+    if requested not in RUNTIMES:
+        raise ValueError(f"unsupported runtime {requested!r}: use one of {', '.join(RUNTIMES)}")
+    if requested == "auto":
+        return "openvino" if device.type == "cpu" and openvino_available() else "torch"
+    if requested == "openvino":
+        if device.type != "cpu":
+            raise ValueError(f"the openvino runtime runs on the CPU, not {device}; use torch")
+        if not openvino_available():
+            raise ValueError("the openvino runtime needs openvino: pip install openvino")
+    return requested
+
+
+class _Method(nn.Module):
+    """One method of a module (say `forward_features`) as a module's forward: what the
+    converter traces."""
+
+    def __init__(self, module: nn.Module, method: str) -> None:
+        super().__init__()
+        self.module = module
+        self.method = method
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        return getattr(self.module, self.method)(images)
+
+
+class OpenVinoModel:
+    """A module's `method` (images -> tensor or tuple of tensors) compiled by OpenVINO for
+    the CPU.
+
+    Called with a float32 batch (B, 3, H, W) of any batch size and input size, it returns
+    what the method returns, as float32 tensors. `precision` is the compute dtype: float32,
+    or bfloat16 (for CPUs that compute it natively; elsewhere OpenVINO computes float32,
+    and `precision` says so). Calls from several threads are safe: each thread has its own
+    inference request.
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        *,
+        method: str = "forward",
+        precision: torch.dtype = torch.float32,
+        threads: int | None = None,
+    ) -> None:
+        import openvino as ov
+
+        if precision not in (torch.float32, torch.bfloat16):
+            raise ValueError(f"the openvino runtime computes float32 or bfloat16, not {precision}")
+        started = time.perf_counter()
+        traced = _Method(module, method).eval()
+        example = torch.zeros(1, 3, 224, 224)
+        with torch.no_grad(), warnings.catch_warnings():
+            # The PyTorch frontend traces the module; torch.jit's deprecation notices say
+            # nothing about this conversion, whose output the tests compare with PyTorch's.
+            warnings.simplefilter("ignore", category=FutureWarning)
+            warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
+            model = ov.convert_model(
+                traced, example_input=example, input=[ov.PartialShape([-1, 3, -1, -1])]
+            )
+        self.threads = threads or torch.get_num_threads()
+        self._compiled = ov.Core().compile_model(
+            model,
+            "CPU",
+            {
+                "INFERENCE_NUM_THREADS": self.threads,
+                "INFERENCE_PRECISION_HINT": "bf16" if precision == torch.bfloat16 else "f32",
+                "PERFORMANCE_HINT": "LATENCY",
+            },
+        )
+        self._outputs = len(self._compiled.outputs)
+        # Where the CPU lacks bfloat16, OpenVINO computes float32 whatever the hint says.
+        computed = self._compiled.get_property("INFERENCE_PRECISION_HINT")
+        self.precision = torch.bfloat16 if computed == ov.Type.bf16 else torch.float32
+        if self.precision != precision:
+            logger.warning("OpenVINO computes %s on this CPU, not %s", self.precision, precision)
+        self._local = threading.local()
+        logger.info(
+            "%s.%s compiled by OpenVINO %s in %.1f s (%s, %d threads)",
+            type(module).__name__,
+            method,
+            ov.get_version(),
+            time.perf_counter() - started,
+            str(self.precision).removeprefix("torch."),
+            self.threads,
+        )
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = self._compiled.create_infer_request()
+        array = images.detach().to("cpu", torch.float32).contiguous().numpy()  # (B, 3, H, W)
+        results = request.infer([array])  # the request's own buffers: copied below
+        outputs = tuple(torch.from_numpy(results[index].copy()) for index in range(self._outputs))
+        return outputs[0] if self._outputs == 1 else outputs

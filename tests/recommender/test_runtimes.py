@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from recommender import runtimes
+from recommender.detect import FashionDetector, zero_shot_detector
+from recommender.embed import EmbedderInfo, ImageEmbedder
+from recommender.images import load_image
+from recommender.models.backbones import Backbone, build_backbone
+from recommender.models.embedder import EmbedderConfig, TagEmbedder
+from recommender.models.fuse import fuse_batchnorm
+from recommender.models.transforms import EvalTransform
+from recommender.runtimes import OpenVinoModel, resolve_runtime
+from recommender.tags import build_vocabulary
+from tests.recommender.synthetic_data import catalog_rows
+
+CPU = torch.device("cpu")
+GROUPS = {"articleType": "articleType", "baseColour": "baseColour"}
+
+
+@pytest.fixture(scope="module")
+def folded(pretrained_backbone: Backbone) -> Backbone:
+    return fuse_batchnorm(pretrained_backbone.eval())
+
+
+@pytest.fixture(scope="module")
+def compiled(folded: Backbone) -> OpenVinoModel:
+    return OpenVinoModel(folded, method="forward_features", threads=2)
+
+
+def test_auto_runtime_is_openvino_on_a_cpu_where_it_is_installed(monkeypatch) -> None:
+    assert resolve_runtime("auto", CPU) == "openvino"
+    assert resolve_runtime("auto", torch.device("cuda")) == "torch"
+    assert resolve_runtime("torch", CPU) == "torch"
+    monkeypatch.setattr(runtimes, "openvino_available", lambda: False)
+    assert resolve_runtime("auto", CPU) == "torch"
+
+
+def test_openvino_runtime_is_refused_where_it_cannot_run(monkeypatch) -> None:
+    with pytest.raises(ValueError, match="runs on the CPU"):
+        resolve_runtime("openvino", torch.device("cuda"))
+    with pytest.raises(ValueError, match="auto, torch, openvino"):
+        resolve_runtime("onnx", CPU)
+    monkeypatch.setattr(runtimes, "openvino_available", lambda: False)
+    with pytest.raises(ValueError, match="pip install openvino"):
+        resolve_runtime("openvino", CPU)
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 97, 65), (3, 3, 64, 64), (2, 3, 130, 161)])
+def test_compiled_features_match_pytorch_for_any_batch_and_input_size(
+    folded: Backbone, compiled: OpenVinoModel, shape: tuple[int, ...]
+) -> None:
+    # Odd sizes change the TF-"same" padding of each stride-2 convolution: the compiled
+    # graph must compute it per input, not keep the example's.
+    images = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        expected = folded.forward_features(images)  # (B, C, h, w)
+
+    features = compiled(images.contiguous(memory_format=torch.channels_last))
+
+    assert features.shape == expected.shape and features.dtype == torch.float32
+    assert torch.allclose(features, expected, atol=1e-3)
+
+
+def test_compiled_features_are_safe_to_call_from_several_threads(
+    folded: Backbone, compiled: OpenVinoModel
+) -> None:
+    inputs = [torch.randn(1, 3, 64 + 32 * index, 96) for index in range(4)]
+    results: dict[int, torch.Tensor] = {}
+
+    def run(index: int) -> None:
+        for _ in range(3):
+            results[index] = compiled(inputs[index])
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    with torch.inference_mode():
+        for index, images in enumerate(inputs):
+            assert torch.allclose(results[index], folded.forward_features(images), atol=1e-3)
+
+
+def test_a_detector_run_by_openvino_finds_what_pytorch_finds(
+    pretrained_backbone: Backbone, data_dir: Path
+) -> None:
+    image = load_image(data_dir / "street" / "photos" / "0001.jpg")
+    plain = zero_shot_detector(backbone=pretrained_backbone).with_config(short_side=224)
+    compiled = FashionDetector(plain.backbone, plain.head, plain.config, runtime="openvino")
+    classes = ["footwear", "top", "bottom"]
+
+    expected = plain.class_maps(image, classes=classes)
+    maps = compiled.class_maps(image, classes=classes)
+
+    assert compiled.runtime == "openvino" and plain.runtime == "torch"
+    for name in classes:
+        assert maps[name][0] == pytest.approx(expected[name][0], abs=1e-4)
+        assert np.abs(maps[name][1] - expected[name][1]).max() < 1e-3 * expected[name][1].max()
+    boxes = [(item.class_name, item.box) for item in compiled.detect(image, classes=classes)]
+    assert boxes == [(item.class_name, item.box) for item in plain.detect(image, classes=classes)]
+
+
+def _crops(photo_path: Path) -> list:
+    photo = load_image(photo_path)
+    return [
+        photo.crop((0, 0, 100, 120)),
+        photo.crop((50, 50, 250, 330)),
+        photo.crop((9, 300, 400, 700)),
+    ]
+
+
+def test_an_embedder_run_by_openvino_gives_pytorchs_vectors_and_tags(data_dir: Path) -> None:
+    vocabulary = build_vocabulary(catalog_rows(8), column_groups=GROUPS, min_count=1)
+    torch.manual_seed(0)
+    network = TagEmbedder(
+        build_backbone(pretrained=False), EmbedderConfig(embedding_dim=16, num_tags=vocabulary.size)
+    )
+    transform = EvalTransform(input_size=96, mean=(0.5,) * 3, std=(0.5,) * 3)
+    info = EmbedderInfo(model_name="tiny", weights_sha256="0" * 64, dimension=16)
+    plain, compiled = (
+        ImageEmbedder(
+            network, transform, info, batch_size=2, vocabulary=vocabulary, runtime=runtime
+        )
+        for runtime in ("torch", "openvino")
+    )
+    crops = _crops(data_dir / "street" / "photos" / "0001.jpg")
+
+    expected_vectors, expected_tags = plain.embed_with_tags(crops)
+    vectors, tags = compiled.embed_with_tags(crops)
+
+    assert compiled.runtime == "openvino"
+    np.testing.assert_allclose(vectors, expected_vectors, atol=1e-4)
+    np.testing.assert_allclose(compiled.embed(crops), expected_vectors, atol=1e-4)
+    for tagset, expected in zip(tags, expected_tags, strict=True):
+        assert tagset.keys() == expected.keys() == set(GROUPS)
+        for group, (value, probability) in tagset.items():
+            assert value == expected[group][0]
+            assert probability == pytest.approx(expected[group][1], abs=1e-4)
+
+
+def test_imagenet_features_run_by_openvino_match_pytorchs(data_dir: Path) -> None:
+    plain, compiled = (
+        ImageEmbedder.from_weights("efficientnet_lite0.imagenet", runtime=runtime)
+        for runtime in ("torch", "openvino")
+    )
+    crops = _crops(data_dir / "street" / "photos" / "0002.jpg")
+
+    vectors, tags = compiled.embed_with_tags(crops)
+
+    np.testing.assert_allclose(vectors, plain.embed(crops), atol=1e-4)
+    assert tags == [{}, {}, {}]
