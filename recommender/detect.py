@@ -52,6 +52,7 @@ def zero_shot_detector(
     device: str = "cpu",
     precision: str = "float32",
     runtime: str = "torch",
+    openvino_cache_dir: Path | str | None = None,
 ) -> FashionDetector:
     """A detector reading fashion classes off the ImageNet classifier (no training).
 
@@ -62,7 +63,13 @@ def zero_shot_detector(
     backbone = backbone or build_backbone("efficientnet_lite0")
     head = zero_shot_head(backbone.classifier, FASHION_CLASSES, imagenet_groups(mapping))
     return FashionDetector(
-        backbone, head, config, device=device, precision=precision, runtime=runtime
+        backbone,
+        head,
+        config,
+        device=device,
+        precision=precision,
+        runtime=runtime,
+        openvino_cache_dir=openvino_cache_dir,
     )
 
 
@@ -82,6 +89,7 @@ def detector_from_checkpoint(
     device: str = "cpu",
     precision: str = "float32",
     runtime: str = "torch",
+    openvino_cache_dir: Path | str | None = None,
 ) -> FashionDetector:
     """A trained detector; its tuned config is used unless `config` overrides it.
 
@@ -110,5 +118,11 @@ def detector_from_checkpoint(
     tuned = DetectorConfig.from_dict(checkpoint.config.get("detector", {}))
     logger.info("loaded detector %s (code %s)", path, checkpoint.code_version)
     return FashionDetector(
-        backbone, head, config or tuned, device=device, precision=precision, runtime=runtime
+        backbone,
+        head,
+        config or tuned,
+        device=device,
+        precision=precision,
+        runtime=runtime,
+        openvino_cache_dir=openvino_cache_dir,
     )

@@ -53,6 +53,7 @@ class ImageEmbedder:
         batch_size: int = 32,
         vocabulary: TagVocabulary | None = None,
         runtime: str = "torch",
+        openvino_cache_dir: Path | str | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -78,7 +79,9 @@ class ImageEmbedder:
         self.runtime = resolve_runtime(runtime, self.device)
         self._compiled = (
             OpenVinoModel(
-                self.network, method="forward_all" if hasattr(network, "forward_all") else "forward"
+                self.network,
+                method="forward_all" if hasattr(network, "forward_all") else "forward",
+                cache_dir=openvino_cache_dir,
             )
             if self.runtime == "openvino"
             else None
@@ -93,6 +96,7 @@ class ImageEmbedder:
         batch_size: int = 32,
         weights_path: Path | str | None = None,
         runtime: str = "torch",
+        openvino_cache_dir: Path | str | None = None,
     ) -> ImageEmbedder:
         """The baseline embedder: pooled backbone features of a registry weight entry."""
         entry = get_weight_entry(name)
@@ -108,6 +112,7 @@ class ImageEmbedder:
             device=device,
             batch_size=batch_size,
             runtime=runtime,
+            openvino_cache_dir=openvino_cache_dir,
         )
 
     @classmethod
@@ -118,6 +123,7 @@ class ImageEmbedder:
         device: str | torch.device = "cpu",
         batch_size: int = 32,
         runtime: str = "torch",
+        openvino_cache_dir: Path | str | None = None,
     ) -> ImageEmbedder:
         """A trained embedder (`recommender.checkpoints`): 256-d tag-aware embeddings.
 
@@ -139,6 +145,7 @@ class ImageEmbedder:
             batch_size=batch_size,
             vocabulary=checkpoint.vocabulary,
             runtime=runtime,
+            openvino_cache_dir=openvino_cache_dir,
         )
 
     @property

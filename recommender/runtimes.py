@@ -10,11 +10,14 @@ input size, so the detector's whole photo, sliding windows and closer looks shar
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import logging
+import os
 import threading
 import time
 import warnings
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -65,7 +68,9 @@ class OpenVinoModel:
     what the method returns, as float32 tensors. `precision` is the compute dtype: float32,
     or bfloat16 (for CPUs that compute it natively; elsewhere OpenVINO computes float32,
     and `precision` says so). Calls from several threads are safe: each thread has its own
-    inference request.
+    inference request. Converting the module takes seconds; with `cache_dir` the converted
+    graph is kept there, keyed by the module's structure, weights and the library versions,
+    and later instances of the same module read it back instead.
     """
 
     def __init__(
@@ -75,22 +80,14 @@ class OpenVinoModel:
         method: str = "forward",
         precision: torch.dtype = torch.float32,
         threads: int | None = None,
+        cache_dir: Path | str | None = None,
     ) -> None:
         import openvino as ov
 
         if precision not in (torch.float32, torch.bfloat16):
             raise ValueError(f"the openvino runtime computes float32 or bfloat16, not {precision}")
         started = time.perf_counter()
-        traced = _Method(module, method).eval()
-        example = torch.zeros(1, 3, 224, 224)
-        with torch.no_grad(), warnings.catch_warnings():
-            # The PyTorch frontend traces the module; torch.jit's deprecation notices say
-            # nothing about this conversion, whose output the tests compare with PyTorch's.
-            warnings.simplefilter("ignore", category=FutureWarning)
-            warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
-            model = ov.convert_model(
-                traced, example_input=example, input=[ov.PartialShape([-1, 3, -1, -1])]
-            )
+        model = _converted(module, method, None if cache_dir is None else Path(cache_dir))
         self.threads = threads or torch.get_num_threads()
         self._compiled = ov.Core().compile_model(
             model,
@@ -126,3 +123,60 @@ class OpenVinoModel:
         results = request.infer([array])  # the request's own buffers: copied below
         outputs = tuple(torch.from_numpy(results[index].copy()) for index in range(self._outputs))
         return outputs[0] if self._outputs == 1 else outputs
+
+
+def _converted(module: nn.Module, method: str, cache_dir: Path | None):
+    """`module.method` as an OpenVINO model: read from `cache_dir` where an earlier process
+    converted the same module, else converted (and, with `cache_dir`, stored there)."""
+    import openvino as ov
+
+    if cache_dir is None:
+        return _convert(module, method)
+    path = cache_dir / f"{_cache_key(module, method)}.xml"
+    if path.is_file():
+        try:
+            return ov.Core().read_model(path)
+        except RuntimeError as error:  # a damaged file: convert again and replace it
+            logger.warning("cannot read the cached model %s (%s); converting again", path, error)
+    model = _convert(module, method)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        # Written under a name of this process's own, then renamed (.bin before .xml): a
+        # reader never sees a half-written pair, and concurrent writers write the same bytes.
+        partial = path.with_name(f"{path.stem}.{os.getpid()}-{threading.get_ident()}.xml")
+        ov.save_model(model, partial, compress_to_fp16=False)
+        os.replace(partial.with_suffix(".bin"), path.with_suffix(".bin"))
+        os.replace(partial, path)
+    except (OSError, RuntimeError) as error:
+        logger.warning("cannot cache the converted model in %s: %s", cache_dir, error)
+    return model
+
+
+def _convert(module: nn.Module, method: str):
+    import openvino as ov
+
+    traced = _Method(module, method).eval()
+    example = torch.zeros(1, 3, 224, 224)
+    with torch.no_grad(), warnings.catch_warnings():
+        # The PyTorch frontend traces the module; torch.jit's deprecation notices say
+        # nothing about this conversion, whose output the tests compare with PyTorch's.
+        warnings.simplefilter("ignore", category=FutureWarning)
+        warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
+        return ov.convert_model(
+            traced, example_input=example, input=[ov.PartialShape([-1, 3, -1, -1])]
+        )
+
+
+def _cache_key(module: nn.Module, method: str) -> str:
+    """What the converted graph depends on: the module's layers with their settings (its
+    repr: strides, dilations, paddings), every tensor of its state, the method and the
+    versions of the converter and of PyTorch, which traces the module."""
+    import openvino as ov
+
+    digest = hashlib.sha256()
+    for part in (ov.get_version(), torch.__version__, method, repr(module)):
+        digest.update(part.encode())
+    for name, tensor in module.state_dict().items():
+        digest.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()[:32]

@@ -24,6 +24,7 @@ def get_detector():
         "device": inference_device(),
         "precision": settings.DETECTOR_PRECISION,
         "runtime": settings.INFERENCE_RUNTIME,
+        "openvino_cache_dir": settings.OPENVINO_CACHE_DIR,
     }
     checkpoint = newest_checkpoint(settings.MODEL_DIR, "detector.pt")
     if checkpoint is None:

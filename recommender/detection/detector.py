@@ -13,6 +13,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -198,6 +199,7 @@ class FashionDetector:
         device: str | torch.device = "cpu",
         precision: str = "float32",
         runtime: str = "torch",
+        openvino_cache_dir: Path | str | None = None,
     ) -> None:
         if backbone.weights is None:
             raise ValueError("the detector needs a backbone with registry weights (mean/std)")
@@ -217,7 +219,10 @@ class FashionDetector:
         self.runtime = resolve_runtime(runtime, self.device)
         self._compiled_features = (
             OpenVinoModel(
-                self._inference_backbone, method="forward_features", precision=self.precision
+                self._inference_backbone,
+                method="forward_features",
+                precision=self.precision,
+                cache_dir=openvino_cache_dir,
             )
             if self.runtime == "openvino"
             else None

@@ -32,7 +32,11 @@ def get_embedder(source: str):
     from recommender.embed import ImageEmbedder  # torch loads only where models run
     from recommender.weights import WEIGHTS
 
-    options = {"device": inference_device(), "runtime": settings.INFERENCE_RUNTIME}
+    options = {
+        "device": inference_device(),
+        "runtime": settings.INFERENCE_RUNTIME,
+        "openvino_cache_dir": settings.OPENVINO_CACHE_DIR,
+    }
     if source in WEIGHTS:
         return ImageEmbedder.from_weights(source, **options)
     return ImageEmbedder.from_checkpoint(settings.MODEL_DIR / source, **options)

@@ -231,6 +231,9 @@ DETECTOR_PRECISION = env("DETECTOR_PRECISION", "auto")
 # CPU (about half PyTorch's float32 time, the same outputs), PyTorch on CUDA; "torch" or
 # "openvino" (CPU only) insist.
 INFERENCE_RUNTIME = env("INFERENCE_RUNTIME", "auto")
+# Networks converted for OpenVINO, kept so a process starting again reads them back instead
+# of converting for seconds (keyed by weights and library versions; safe to delete).
+OPENVINO_CACHE_DIR = Path(env("OPENVINO_CACHE_DIR", str(MODEL_DIR / "openvino-cache"))).resolve()
 
 LOGGING = {
     "version": 1,

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from recommender import runtimes
 from recommender.detect import FashionDetector, zero_shot_detector
@@ -156,3 +157,67 @@ def test_imagenet_features_run_by_openvino_match_pytorchs(data_dir: Path) -> Non
 
     np.testing.assert_allclose(vectors, plain.embed(crops), atol=1e-4)
     assert tags == [{}, {}, {}]
+
+
+def _tiny_network(seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(3, 8, 3, stride=2), nn.ReLU6(), nn.Conv2d(8, 4, 1)).eval()
+
+
+def _unconvertible(module: nn.Module, method: str):
+    raise AssertionError("converted again instead of reading the cache")
+
+
+def test_a_converted_network_is_read_back_from_the_cache(tmp_path: Path, monkeypatch) -> None:
+    network = _tiny_network(0)
+    first = OpenVinoModel(network, cache_dir=tmp_path)
+    monkeypatch.setattr(runtimes, "_convert", _unconvertible)
+
+    second = OpenVinoModel(network, cache_dir=tmp_path)
+
+    images = torch.randn(2, 3, 33, 40)
+    with torch.inference_mode():
+        expected = network(images)
+    assert torch.allclose(second(images), expected, atol=1e-5)
+    assert torch.equal(second(images), first(images))
+    assert [path.suffix for path in sorted(tmp_path.iterdir())] == [".bin", ".xml"]
+
+
+def test_other_weights_are_converted_apart(tmp_path: Path) -> None:
+    OpenVinoModel(_tiny_network(0), cache_dir=tmp_path)
+    retrained = _tiny_network(1)
+
+    compiled = OpenVinoModel(retrained, cache_dir=tmp_path)
+
+    images = torch.randn(1, 3, 20, 20)
+    with torch.inference_mode():
+        assert torch.allclose(compiled(images), retrained(images), atol=1e-5)
+    assert len(list(tmp_path.glob("*.xml"))) == 2
+
+
+def test_a_damaged_cache_file_is_converted_again(tmp_path: Path, caplog) -> None:
+    network = _tiny_network(0)
+    OpenVinoModel(network, cache_dir=tmp_path)
+    (cached,) = tmp_path.glob("*.xml")
+    cached.write_text("<net truncated")
+
+    compiled = OpenVinoModel(network, cache_dir=tmp_path)
+
+    images = torch.randn(1, 3, 20, 20)
+    with torch.inference_mode():
+        assert torch.allclose(compiled(images), network(images), atol=1e-5)
+    assert "converting again" in caplog.text
+    assert cached.read_text().startswith("<?xml")  # replaced by a good copy
+
+
+def test_an_unwritable_cache_still_gives_a_working_model(tmp_path: Path, caplog) -> None:
+    blocked = tmp_path / "cache"
+    blocked.write_text("a file where the folder should be")
+    network = _tiny_network(0)
+
+    compiled = OpenVinoModel(network, cache_dir=blocked)
+
+    images = torch.randn(1, 3, 20, 20)
+    with torch.inference_mode():
+        assert torch.allclose(compiled(images), network(images), atol=1e-5)
+    assert "cannot cache" in caplog.text
