@@ -221,3 +221,34 @@ def test_an_unwritable_cache_still_gives_a_working_model(tmp_path: Path, caplog)
     with torch.inference_mode():
         assert torch.allclose(compiled(images), network(images), atol=1e-5)
     assert "cannot cache" in caplog.text
+
+
+def test_a_shape_that_comes_again_gets_a_graph_of_its_own() -> None:
+    network = _tiny_network(0)
+    compiled = OpenVinoModel(network, fixed_shapes=1)
+    square, wide = torch.randn(2, 3, 24, 24), torch.randn(1, 3, 20, 36)
+    with torch.inference_mode():
+        expected = {"square": network(square), "wide": network(wide)}
+
+    squares = [compiled(square) for _ in range(3)]  # the any-shape graph, then its own
+    assert list(compiled._fixed) == [(2, 3, 24, 24)]
+    wides = [compiled(wide) for _ in range(2)]
+    assert list(compiled._fixed) == [(1, 3, 20, 36)]  # only the most recent one kept
+
+    for output in squares:
+        assert torch.allclose(output, expected["square"], atol=1e-5)
+    for output in wides:
+        assert torch.allclose(output, expected["wide"], atol=1e-5)
+
+
+def test_without_fixed_shapes_one_graph_serves_every_shape() -> None:
+    network = _tiny_network(0)
+    compiled = OpenVinoModel(network, fixed_shapes=0)
+    images = torch.randn(1, 3, 24, 24)
+
+    for _ in range(3):
+        compiled(images)
+
+    assert not compiled._fixed
+    with pytest.raises(ValueError, match="fixed_shapes"):
+        OpenVinoModel(network, fixed_shapes=-1)
