@@ -35,13 +35,18 @@ def openvino_available() -> bool:
     return importlib.util.find_spec("openvino") is not None
 
 
-def resolve_runtime(requested: str, device: torch.device) -> str:
-    """The engine to run on `device`: "torch", "openvino" (CPU only), or "auto" (OpenVINO on
-    a CPU where it is installed, else PyTorch)."""
+def resolve_runtime(
+    requested: str, device: torch.device, precision: torch.dtype = torch.float32
+) -> str:
+    """The engine to run on `device`: "torch", "openvino" (CPU only), or "auto": OpenVINO
+    on a CPU computing float32 where it is installed, else PyTorch. bfloat16 on a CPU that
+    computes it natively stays with PyTorch under "auto": that pairing's boxes and speed are
+    the measured ones; "openvino" computes bfloat16 too."""
     if requested not in RUNTIMES:
         raise ValueError(f"unsupported runtime {requested!r}: use one of {', '.join(RUNTIMES)}")
     if requested == "auto":
-        return "openvino" if device.type == "cpu" and openvino_available() else "torch"
+        cpu_float32 = device.type == "cpu" and precision == torch.float32
+        return "openvino" if cpu_float32 and openvino_available() else "torch"
     if requested == "openvino":
         if device.type != "cpu":
             raise ValueError(f"the openvino runtime runs on the CPU, not {device}; use torch")

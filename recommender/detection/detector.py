@@ -216,7 +216,7 @@ class FashionDetector:
         ).to(self.device)
         # The same network compiled by OpenVINO: about half the float32 time on a CPU
         # (`recommender.runtimes`); "torch" keeps PyTorch, which training and tuning use.
-        self.runtime = resolve_runtime(runtime, self.device)
+        self.runtime = resolve_runtime(runtime, self.device, self.precision)
         self._compiled_features = (
             OpenVinoModel(
                 self._inference_backbone,

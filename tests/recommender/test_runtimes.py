@@ -36,6 +36,8 @@ def compiled(folded: Backbone) -> OpenVinoModel:
 
 def test_auto_runtime_is_openvino_on_a_cpu_where_it_is_installed(monkeypatch) -> None:
     assert resolve_runtime("auto", CPU) == "openvino"
+    assert resolve_runtime("auto", CPU, torch.bfloat16) == "torch"  # measured with PyTorch
+    assert resolve_runtime("openvino", CPU, torch.bfloat16) == "openvino"
     assert resolve_runtime("auto", torch.device("cuda")) == "torch"
     assert resolve_runtime("torch", CPU) == "torch"
     monkeypatch.setattr(runtimes, "openvino_available", lambda: False)
