@@ -95,32 +95,20 @@ def main() -> None:
         else zero_shot_detector(**options)
     )
     detectors = {"bn_folded": detector}
+
+    def variant(**changes) -> FashionDetector:  # the same networks, run another way
+        return FashionDetector(
+            detector.backbone, detector.head, detector.config, device=args.device, **changes
+        )
+
     if args.compare_unfused:
-        detectors["unfused"] = FashionDetector(
-            detector.backbone,
-            detector.head,
-            detector.config,
-            fold_batchnorm=False,
-            device=args.device,
-            precision=args.precision,
-            runtime=args.runtime,
+        detectors["unfused"] = variant(
+            fold_batchnorm=False, precision=args.precision, runtime=args.runtime
         )
     if detector.precision != torch.float32:
-        detectors["float32"] = FashionDetector(
-            detector.backbone,
-            detector.head,
-            detector.config,
-            device=args.device,
-            runtime=detector.runtime,
-        )
+        detectors["float32"] = variant(runtime=detector.runtime)
     if detector.runtime != "torch":
-        detectors["torch_runtime"] = FashionDetector(
-            detector.backbone,
-            detector.head,
-            detector.config,
-            device=args.device,
-            precision=args.precision,
-        )
+        detectors["torch_runtime"] = variant(precision=args.precision)
     if args.against:
         detectors["against"] = detector_from_checkpoint(args.against, **options)
     image = load_image(args.data_dir / args.image)
@@ -236,8 +224,8 @@ def _stats(timings: list[float]) -> dict[str, float]:
 def _max_map_difference(
     detector: FashionDetector, other: FashionDetector, image: Image.Image
 ) -> float:
-    """The largest difference between two detectors' class maps of the classes `detector`
-    finds (each map is normalised to its coverage, so 1.0 is a whole-peak difference)."""
+    """The largest absolute difference between two detectors' class maps (in CAM units)
+    of the classes `detector` finds."""
     maps = detector.class_maps(image)
     others = other.class_maps(image, classes=list(maps))
     return max((float(np.abs(maps[name][1] - others[name][1]).max()) for name in maps), default=0.0)

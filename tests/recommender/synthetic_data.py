@@ -6,7 +6,12 @@ import csv
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
+
+from recommender.models.backbones import build_backbone
+from recommender.models.embedder import EmbedderConfig, TagEmbedder
+from recommender.tags import TagVocabulary, build_vocabulary
 
 CATALOG_COLUMNS = [
     "id",
@@ -25,6 +30,7 @@ CATALOG_COLUMNS = [
 ]
 COLOURS = {"Red": (220, 30, 30), "Blue": (30, 30, 220)}
 ARTICLES = {"Tshirts": ("Apparel", "Topwear"), "Casual Shoes": ("Footwear", "Shoes")}
+TAG_GROUPS = {"articleType": "articleType", "baseColour": "baseColour"}
 
 
 def catalog_rows(count: int) -> list[dict[str, str]]:
@@ -51,6 +57,15 @@ def catalog_rows(count: int) -> list[dict[str, str]]:
             }
         )
     return rows
+
+
+def untrained_tag_network(embedding_dim: int = 16) -> tuple[TagEmbedder, TagVocabulary]:
+    """A tag network with random weights (seed 0) over article type and colour of
+    `catalog_rows(8)`: for tests of plumbing, not of quality."""
+    vocabulary = build_vocabulary(catalog_rows(8), column_groups=TAG_GROUPS, min_count=1)
+    torch.manual_seed(0)
+    config = EmbedderConfig(embedding_dim=embedding_dim, num_tags=vocabulary.size)
+    return TagEmbedder(build_backbone(pretrained=False), config), vocabulary
 
 
 def _picture(colour: tuple[int, int, int], shoe: bool, size: tuple[int, int], seed: int):

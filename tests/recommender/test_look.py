@@ -4,20 +4,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from recommender.detect import FashionDetector, zero_shot_detector
 from recommender.embed import EmbedderInfo, ImageEmbedder
 from recommender.images import load_image
 from recommender.look import DETECTED, REGION, LookAnalyzer, LookConfig, clip_region
-from recommender.models.backbones import Backbone, build_backbone
-from recommender.models.embedder import EmbedderConfig, TagEmbedder
+from recommender.models.backbones import Backbone
 from recommender.models.transforms import EvalTransform
-from recommender.tags import build_vocabulary
 from tests.helpers import single_torch_thread
-from tests.recommender.synthetic_data import catalog_rows
-
-GROUPS = {"articleType": "articleType", "baseColour": "baseColour"}
+from tests.recommender.synthetic_data import TAG_GROUPS, untrained_tag_network
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -29,11 +24,7 @@ def _one_torch_thread():
 @pytest.fixture(scope="module")
 def tag_embedder() -> ImageEmbedder:
     """An untrained tag network: tests check plumbing, not quality."""
-    vocabulary = build_vocabulary(catalog_rows(8), column_groups=GROUPS, min_count=1)
-    torch.manual_seed(0)
-    network = TagEmbedder(
-        build_backbone(pretrained=False), EmbedderConfig(embedding_dim=16, num_tags=vocabulary.size)
-    )
+    network, vocabulary = untrained_tag_network()
     transform = EvalTransform(input_size=64, mean=(0.5,) * 3, std=(0.5,) * 3)
     info = EmbedderInfo(model_name="tiny", weights_sha256="0" * 64, dimension=16)
     return ImageEmbedder(network, transform, info, batch_size=4, vocabulary=vocabulary)
@@ -62,7 +53,7 @@ def test_embed_with_tags_matches_embed_and_decodes_every_group(
     np.testing.assert_allclose(vectors, tag_embedder.embed(crops), atol=1e-5)
     assert len(tagsets) == 2
     for tagset in tagsets:
-        assert set(tagset) == set(GROUPS)
+        assert set(tagset) == set(TAG_GROUPS)
         for value, probability in tagset.values():
             assert value in tag_embedder.vocabulary.group("articleType").values + (
                 tag_embedder.vocabulary.group("baseColour").values
@@ -93,7 +84,7 @@ def test_analyse_returns_detected_items_with_vectors_and_tags(
         assert item.class_name in detector.class_names
         assert item.vector.shape == (16,)
         assert np.isclose(np.linalg.norm(item.vector), 1.0, atol=1e-4)
-        assert set(item.tags) == set(GROUPS)
+        assert set(item.tags) == set(TAG_GROUPS)
 
 
 def test_analyse_keeps_at_most_max_items_and_drops_cross_class_duplicates(

@@ -12,16 +12,13 @@ from recommender import runtimes
 from recommender.detect import FashionDetector, zero_shot_detector
 from recommender.embed import EmbedderInfo, ImageEmbedder
 from recommender.images import load_image
-from recommender.models.backbones import Backbone, build_backbone
-from recommender.models.embedder import EmbedderConfig, TagEmbedder
+from recommender.models.backbones import Backbone
 from recommender.models.fuse import fuse_batchnorm
 from recommender.models.transforms import EvalTransform
 from recommender.runtimes import OpenVinoModel, resolve_runtime
-from recommender.tags import build_vocabulary
-from tests.recommender.synthetic_data import catalog_rows
+from tests.recommender.synthetic_data import TAG_GROUPS, untrained_tag_network
 
 CPU = torch.device("cpu")
-GROUPS = {"articleType": "articleType", "baseColour": "baseColour"}
 
 
 @pytest.fixture(scope="module")
@@ -120,11 +117,7 @@ def _crops(photo_path: Path) -> list:
 
 
 def test_an_embedder_run_by_openvino_gives_pytorchs_vectors_and_tags(data_dir: Path) -> None:
-    vocabulary = build_vocabulary(catalog_rows(8), column_groups=GROUPS, min_count=1)
-    torch.manual_seed(0)
-    network = TagEmbedder(
-        build_backbone(pretrained=False), EmbedderConfig(embedding_dim=16, num_tags=vocabulary.size)
-    )
+    network, vocabulary = untrained_tag_network()
     transform = EvalTransform(input_size=96, mean=(0.5,) * 3, std=(0.5,) * 3)
     info = EmbedderInfo(model_name="tiny", weights_sha256="0" * 64, dimension=16)
     plain, compiled = (
@@ -142,7 +135,7 @@ def test_an_embedder_run_by_openvino_gives_pytorchs_vectors_and_tags(data_dir: P
     np.testing.assert_allclose(vectors, expected_vectors, atol=1e-4)
     np.testing.assert_allclose(compiled.embed(crops), expected_vectors, atol=1e-4)
     for tagset, expected in zip(tags, expected_tags, strict=True):
-        assert tagset.keys() == expected.keys() == set(GROUPS)
+        assert tagset.keys() == expected.keys() == set(TAG_GROUPS)
         for group, (value, probability) in tagset.items():
             assert value == expected[group][0]
             assert probability == pytest.approx(expected[group][1], abs=1e-4)

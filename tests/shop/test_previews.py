@@ -40,21 +40,18 @@ def test_detector_and_embedder_run_on_the_configured_runtime(
         get_embedder.cache_clear()
 
 
-def test_unknown_runtime_setting_is_refused_with_the_choices(
-    settings, tmp_path, fresh_detector
+@pytest.mark.parametrize(
+    ("setting", "value", "choices"),
+    [
+        ("INFERENCE_RUNTIME", "onnx", "auto, torch, openvino"),
+        ("DETECTOR_PRECISION", "half", "auto, float32, bfloat16"),
+    ],
+)
+def test_an_unknown_setting_is_refused_with_the_choices(
+    settings, tmp_path, fresh_detector, setting, value, choices
 ) -> None:
     settings.MODEL_DIR = tmp_path
-    settings.INFERENCE_RUNTIME = "onnx"
+    setattr(settings, setting, value)
 
-    with pytest.raises(ValueError, match="auto, torch, openvino"):
-        previews.get_detector()
-
-
-def test_unknown_precision_setting_is_refused_with_the_choices(
-    settings, tmp_path, fresh_detector
-) -> None:
-    settings.MODEL_DIR = tmp_path
-    settings.DETECTOR_PRECISION = "half"
-
-    with pytest.raises(ValueError, match="auto, float32, bfloat16"):
+    with pytest.raises(ValueError, match=choices):
         previews.get_detector()
