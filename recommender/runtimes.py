@@ -11,6 +11,7 @@ graph compiled for their shape, which runs faster.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import logging
@@ -194,16 +195,19 @@ def _converted(module: nn.Module, method: str, cache_dir: Path | None):
         except RuntimeError as error:  # a damaged file: convert again and replace it
             logger.warning("cannot read the cached model %s (%s); converting again", path, error)
     model = _convert(module, method)
+    # Written under a name of this process's own, then renamed (.bin before .xml): a reader
+    # never sees a half-written pair, and concurrent writers write the same bytes.
+    partial = path.with_name(f"{path.stem}.{os.getpid()}-{threading.get_ident()}.xml")
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        # Written under a name of this process's own, then renamed (.bin before .xml): a
-        # reader never sees a half-written pair, and concurrent writers write the same bytes.
-        partial = path.with_name(f"{path.stem}.{os.getpid()}-{threading.get_ident()}.xml")
         ov.save_model(model, partial, compress_to_fp16=False)
         os.replace(partial.with_suffix(".bin"), path.with_suffix(".bin"))
         os.replace(partial, path)
     except (OSError, RuntimeError) as error:
         logger.warning("cannot cache the converted model in %s: %s", cache_dir, error)
+        for leftover in (partial, partial.with_suffix(".bin")):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
     return model
 
 

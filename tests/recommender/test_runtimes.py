@@ -247,3 +247,22 @@ def test_without_fixed_shapes_one_graph_serves_every_shape() -> None:
     assert not compiled._fixed
     with pytest.raises(ValueError, match="fixed_shapes"):
         OpenVinoModel(network, fixed_shapes=-1)
+
+
+def test_a_cache_that_cannot_be_written_leaves_no_partial_files(
+    tmp_path: Path, monkeypatch, caplog
+) -> None:
+    def full_disk(model, path, compress_to_fp16):
+        Path(path).write_text("<?xml")  # part of the graph written, then the disk is full
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("openvino.save_model", full_disk)
+    network = _tiny_network(0)
+
+    compiled = OpenVinoModel(network, cache_dir=tmp_path)
+
+    images = torch.randn(1, 3, 20, 20)
+    with torch.inference_mode():
+        assert torch.allclose(compiled(images), network(images), atol=1e-5)
+    assert "No space left" in caplog.text
+    assert list(tmp_path.iterdir()) == []
