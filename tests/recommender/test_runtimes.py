@@ -159,6 +159,12 @@ def _tiny_network(seed: int) -> nn.Module:
     return nn.Sequential(nn.Conv2d(3, 8, 3, stride=2), nn.ReLU6(), nn.Conv2d(8, 4, 1)).eval()
 
 
+def _assert_computes_like(compiled: OpenVinoModel, network: nn.Module) -> None:
+    images = torch.randn(1, 3, 20, 20)
+    with torch.inference_mode():
+        assert torch.allclose(compiled(images), network(images), atol=1e-5)
+
+
 def _unconvertible(module: nn.Module, method: str):
     raise AssertionError("converted again instead of reading the cache")
 
@@ -184,9 +190,7 @@ def test_other_weights_are_converted_apart(tmp_path: Path) -> None:
 
     compiled = OpenVinoModel(retrained, cache_dir=tmp_path)
 
-    images = torch.randn(1, 3, 20, 20)
-    with torch.inference_mode():
-        assert torch.allclose(compiled(images), retrained(images), atol=1e-5)
+    _assert_computes_like(compiled, retrained)
     assert len(list(tmp_path.glob("*.xml"))) == 2
 
 
@@ -198,9 +202,7 @@ def test_a_damaged_cache_file_is_converted_again(tmp_path: Path, caplog) -> None
 
     compiled = OpenVinoModel(network, cache_dir=tmp_path)
 
-    images = torch.randn(1, 3, 20, 20)
-    with torch.inference_mode():
-        assert torch.allclose(compiled(images), network(images), atol=1e-5)
+    _assert_computes_like(compiled, network)
     assert "converting again" in caplog.text
     assert cached.read_text().startswith("<?xml")  # replaced by a good copy
 
@@ -212,9 +214,7 @@ def test_an_unwritable_cache_still_gives_a_working_model(tmp_path: Path, caplog)
 
     compiled = OpenVinoModel(network, cache_dir=blocked)
 
-    images = torch.randn(1, 3, 20, 20)
-    with torch.inference_mode():
-        assert torch.allclose(compiled(images), network(images), atol=1e-5)
+    _assert_computes_like(compiled, network)
     assert "cannot cache" in caplog.text
 
 
@@ -261,8 +261,6 @@ def test_a_cache_that_cannot_be_written_leaves_no_partial_files(
 
     compiled = OpenVinoModel(network, cache_dir=tmp_path)
 
-    images = torch.randn(1, 3, 20, 20)
-    with torch.inference_mode():
-        assert torch.allclose(compiled(images), network(images), atol=1e-5)
+    _assert_computes_like(compiled, network)
     assert "No space left" in caplog.text
     assert list(tmp_path.iterdir()) == []
