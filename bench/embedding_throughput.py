@@ -29,13 +29,15 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
+from recommender.runtimes import RUNTIMES  # noqa: E402
+
 
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, default=PROJECT_ROOT.parent / "shared" / "data")
     parser.add_argument("--checkpoint", type=Path, help="a trained embedder (default: ImageNet)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--runtime", choices=("auto", "torch", "openvino"), default="auto")
+    parser.add_argument("--runtime", choices=RUNTIMES, default="auto")
     parser.add_argument("--images", type=int, default=512)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)

@@ -139,6 +139,17 @@ def looks_figures(results: dict[str, Any], section: SectionResult) -> None:
             section.add(group, key.replace("_", " "), load[key], "looks", higher_is_better=False)
 
 
+def _baseline(
+    result: dict, candidates: tuple[tuple[str, str], ...]
+) -> tuple[float | None, str | None]:
+    """The first of `candidates` (key, label) that `result` timed: its median and label."""
+    for key, label in candidates:
+        median = result.get(key, {}).get("median_ms")
+        if median:
+            return median, label
+    return None, None
+
+
 def _detection_latency(plan: LatencyPlan, section: SectionResult) -> None:
     out = plan.out_dir / "detection.json"
     photo = street_photo(plan.data_dir)
@@ -157,12 +168,14 @@ def _detection_latency(plan: LatencyPlan, section: SectionResult) -> None:
     run_command(command, log_path=plan.out_dir / "logs" / "detection.log", timeout_s=plan.timeout_s)
     result = json.loads(out.read_text())
     section.details["detection"] = result
-    baselines = (  # the first present: the same network run by PyTorch, in float32, unfolded
-        (result.get("torch_runtime", {}).get("median_ms"), "PyTorch"),
-        (result.get("float32", {}).get("median_ms"), "float32"),
-        (result.get("unfused", {}).get("median_ms"), "batch norm not folded"),
+    baseline, label = _baseline(  # the same network run by PyTorch, in float32, unfolded
+        result,
+        (
+            ("torch_runtime", "PyTorch"),
+            ("float32", "float32"),
+            ("unfused", "batch norm not folded"),
+        ),
     )
-    baseline, label = next((pair for pair in baselines if pair[0]), (None, None))
     section.add(
         f"detection alone, one {result['image_size'][0]}x{result['image_size'][1]} photo, "
         f"{'trained' if plan.detector else 'zero-shot'} detector, {plan.device}, "
@@ -177,19 +190,16 @@ def _detection_latency(plan: LatencyPlan, section: SectionResult) -> None:
     )
     look = result.get("look")
     if look:
+        look_baseline, look_label = _baseline(
+            look, (("torch_runtime", "networks run by PyTorch"), ("float32", "float32 detector"))
+        )
         section.add(
             f"detection + embedding of all {look['items']} items, same photo, {plan.device}",
             "median",
             look["median_ms"],
             "ms",
-            baseline=look.get("torch_runtime", look.get("float32", {})).get("median_ms"),
-            baseline_label=(
-                "detector run by PyTorch"
-                if "torch_runtime" in look
-                else "float32 detector"
-                if "float32" in look
-                else None
-            ),
+            baseline=look_baseline,
+            baseline_label=look_label,
             higher_is_better=False,
             headline=True,
         )
