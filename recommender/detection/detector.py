@@ -215,7 +215,7 @@ class FashionDetector:
             fuse_batchnorm(self.backbone) if fold_batchnorm else self.backbone
         ).to(self.device)
         # The same network compiled by OpenVINO (`recommender.runtimes`): the same boxes in
-        # 0.8-0.9 of PyTorch's float32 time on a 2-core CPU; "torch" keeps PyTorch, which
+        # about 0.95 of PyTorch's float32 time on a 2-core CPU; "torch" keeps PyTorch, which
         # training and tuning use.
         self.runtime = resolve_runtime(runtime, self.device, self.precision)
         self._compiled_features = (

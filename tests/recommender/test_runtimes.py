@@ -227,8 +227,8 @@ def test_a_shape_that_comes_again_gets_a_graph_of_its_own() -> None:
 
     squares = [compiled(square) for _ in range(3)]  # the any-shape graph, then its own
     assert list(compiled._fixed) == [(2, 3, 24, 24)]
-    wides = [compiled(wide) for _ in range(2)]
-    assert list(compiled._fixed) == [(1, 3, 20, 36)]  # only the most recent one kept
+    wides = [compiled(wide) for _ in range(3)]
+    assert list(compiled._fixed) == [(2, 3, 24, 24)]  # full: the first keeps its graph
 
     for output in squares:
         assert torch.allclose(output, expected["square"], atol=1e-5)
@@ -236,9 +236,9 @@ def test_a_shape_that_comes_again_gets_a_graph_of_its_own() -> None:
         assert torch.allclose(output, expected["wide"], atol=1e-5)
 
 
-def test_without_fixed_shapes_one_graph_serves_every_shape() -> None:
+def test_by_default_one_graph_serves_every_shape() -> None:
     network = _tiny_network(0)
-    compiled = OpenVinoModel(network, fixed_shapes=0)
+    compiled = OpenVinoModel(network)
     images = torch.randn(1, 3, 24, 24)
 
     for _ in range(3):
