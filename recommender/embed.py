@@ -86,6 +86,8 @@ class ImageEmbedder:
             if self.runtime == "openvino"
             else None
         )
+        if self._compiled is not None:  # OpenVINO reads plain (B, 3, S, S) arrays
+            self._memory_format = torch.contiguous_format
 
     @classmethod
     def from_weights(

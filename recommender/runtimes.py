@@ -134,14 +134,10 @@ class OpenVinoModel:
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         array = images.detach().to("cpu", torch.float32).contiguous().numpy()  # (B, 3, H, W)
-        results = self._request(array.shape).infer([array])  # its own buffers: copied below
+        request = self._graph_for(array.shape).request()
+        results = request.infer([array])  # the request's own buffers: copied below
         outputs = tuple(torch.from_numpy(results[index].copy()) for index in range(self._outputs))
         return outputs[0] if self._outputs == 1 else outputs
-
-    def _request(self, shape: tuple[int, ...]):
-        """This thread's inference request for `shape`: of the graph compiled for that
-        shape where there is one, else of the graph for any shape (slower per call)."""
-        return self._graph_for(shape).request()
 
     def _graph_for(self, shape: tuple[int, ...]) -> _Graph:
         """The graph compiled for `shape` where it has one, else the graph for any shape.

@@ -230,6 +230,11 @@ class FashionDetector:
         )
         if self._compiled_features is not None:
             self.precision = self._compiled_features.precision  # what the CPU computes
+        # PyTorch's CPU kernels run faster on channels_last inputs; OpenVINO reads plain
+        # (B, 3, H, W) arrays, so a channels_last batch would only be copied back.
+        self._input_format = (
+            torch.contiguous_format if self._compiled_features is not None else torch.channels_last
+        )
         self.head = head.eval().to(self.device)
         self.config = config or DetectorConfig()
         self.class_names = head.class_names
@@ -424,7 +429,7 @@ class FashionDetector:
     def _full_tensor(self, image: Image.Image) -> torch.Tensor:
         scale = self.config.short_side / min(image.size)
         size = [max(round(image.height * scale), 32), max(round(image.width * scale), 32)]
-        return self._to_tensor(image, size)[None].contiguous(memory_format=torch.channels_last)
+        return self._to_tensor(image, size)[None].contiguous(memory_format=self._input_format)
 
     def _to_tensor(self, image: Image.Image, size: list[int]) -> torch.Tensor:
         resized = TF.resize(image, size, interpolation=self._interpolation, antialias=True)
@@ -436,7 +441,7 @@ class FashionDetector:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         side = self.config.window_input_size
         crops = torch.stack([self._to_tensor(image.crop(box), [side, side]) for box in windows])
-        crops = crops.to(self.device, memory_format=torch.channels_last)  # (W, 3, S, S)
+        crops = crops.to(self.device, memory_format=self._input_format)  # (W, 3, S, S)
         features = self._features(crops)  # (W, C, s, s)
         window_cams = self.head.cams(features)[:, selected]  # (W, k, s, s)
         height, width = full_shape[2], full_shape[3]
@@ -470,7 +475,7 @@ class FashionDetector:
         side = self.config.window_input_size
         crops = torch.stack(
             [self._to_tensor(image.crop(box), [side, side]) for box in windows.values()]
-        ).to(self.device, memory_format=torch.channels_last)  # (Z, 3, S, S)
+        ).to(self.device, memory_format=self._input_format)  # (Z, 3, S, S)
         features = self._features(crops)  # (Z, C, s, s)
         cams = self.head.cams(features)  # (Z, K, s, s)
         for cam, (position, box) in zip(cams, windows.items(), strict=True):
