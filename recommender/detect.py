@@ -99,7 +99,8 @@ def detector_from_checkpoint(
     checkpoint = load_checkpoint(path, expected_sha256=expected_sha256)
     if backbone is None or checkpoint.backbone_state is not None:
         backbone = build_backbone(
-            "efficientnet_lite0",
+            checkpoint.architecture,
+            pretrained=checkpoint.weights_name is not None,
             weights=checkpoint.weights_name,
             output_stride=checkpoint.output_stride,
         )

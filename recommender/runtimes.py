@@ -25,6 +25,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from recommender.models.backbones import state_digest
+
 logger = logging.getLogger(__name__)
 
 RUNTIMES = ("auto", "torch", "openvino")
@@ -227,9 +229,6 @@ def _cache_key(module: nn.Module, method: str) -> str:
     import openvino as ov
 
     digest = hashlib.sha256()
-    for part in (ov.get_version(), torch.__version__, method, repr(module)):
+    for part in (ov.get_version(), torch.__version__, method, repr(module), state_digest(module)):
         digest.update(part.encode())
-    for name, tensor in module.state_dict().items():
-        digest.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
-        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
     return digest.hexdigest()[:32]

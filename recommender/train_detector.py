@@ -7,7 +7,10 @@ photos of the train split (all classes tagged on the photo). `--quick` freezes t
 caches pooled features on disk (keyed by weights sha256 + image hash) and trains the linear
 head only. Without it, the backbone's last stage and final conv are fine-tuned first on the
 same labels, over cached outputs of the frozen stages (`recommender.detection.finetune`; bf16
-autocast on GPU), and the heads are trained on the fine-tuned features. Each class's
+autocast on GPU), and the heads are trained on the fine-tuned features. `--architecture
+seed_vgg16` (or `seed_vgg16_narrow`) trains the seed design's VGG16-style network from scratch
+instead (`recommender.detection.scratch`), every layer on the same labels, for comparison
+with the pretrained backbone; the heads are then trained on its features the same way. Each class's
 recipe is chosen on the street val split, the detection thresholds on `--tune-split` (val,
 or train+val: the boxes choose a few numbers and never train); the test split stays unseen.
 """
@@ -32,15 +35,14 @@ from recommender.detect import FashionDetector
 from recommender.detection.checkpoint import DetectorCheckpoint, save_checkpoint
 from recommender.detection.features import FeatureCache, extract_pooled_features
 from recommender.detection.finetune import TailExample, TrunkCache, finetune_tail, tail_pooled
+from recommender.detection.scratch import ScratchExample, train_from_scratch
 from recommender.detection.training_data import CatalogPhoto, read_catalog_photos
 from recommender.evaluate.detection import tune_detector_config
 from recommender.fashion_classes import FASHION_CLASSES
-from recommender.models.backbones import OUTPUT_STRIDES, Backbone, build_backbone
+from recommender.models.backbones import ARCHITECTURES, OUTPUT_STRIDES, Backbone, build_backbone
 from recommender.models.cam import CamHead
 
 logger = logging.getLogger(__name__)
-
-WEIGHTS_NAME = "efficientnet_lite0.imagenet"
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,11 @@ class TrainConfig:
     # with four times the cells at about 1.3 times the detection time (no better CorLoc
     # on the sample: recommender/README.md, "Output stride 16").
     output_stride: int = 32
+    # `backbones.ARCHITECTURES`: pretrained ones start from their ImageNet weights; one
+    # without weights (the seed design's `seed_vgg16`) trains from scratch.
+    architecture: str = "efficientnet_lite0"
+    scratch_epochs: int = 30  # from scratch: epochs over every catalog and street photo
+    scratch_input_size: int = 224  # from scratch: product squares, street photos' short side
     seed: int = 0
 
 
@@ -191,10 +198,16 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, version: str) -
     returns its path."""
     if "test" in parse_splits(config.tune_split):
         raise ValueError(f"tune_split {config.tune_split!r}: the test split stays unseen")
+    scratch = not ARCHITECTURES[config.architecture].pretrained
+    if scratch and config.quick:
+        raise ValueError(
+            f"{config.architecture} has no ImageNet weights to freeze: train it without "
+            "--quick (from scratch)"
+        )
     seed_everything(config.seed)
     started = time.perf_counter()
     backbone = build_backbone(
-        "efficientnet_lite0", weights=WEIGHTS_NAME, output_stride=config.output_stride
+        config.architecture, pretrained=not scratch, output_stride=config.output_stride
     )
     street = read_street_photos(data_dir / "street", split="train")
     catalog = read_catalog_photos(data_dir / "catalog", per_class=None, seed=config.seed)
@@ -206,6 +219,10 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, version: str) -
         )
         catalog_features = extract_pooled_features(
             [photo.path for photo in catalog], backbone, cache, square_size=224, desc="catalog"
+        )
+    elif scratch:
+        catalog_features, street_features = _scratch_features(
+            backbone, detector, catalog, street, out_dir, config
         )
     else:
         catalog_features, street_features = _finetuned_features(
@@ -263,10 +280,11 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, version: str) -
         )
     checkpoint = DetectorCheckpoint(
         class_names=FASHION_CLASSES,
-        weights_name=WEIGHTS_NAME,
-        weights_sha256=backbone.weights.sha256,
+        weights_name=None if scratch else backbone.weights.name,
+        weights_sha256=None if scratch else backbone.weights.sha256,
         head_state={key: value.detach().clone() for key, value in head.linear.state_dict().items()},
         backbone_state=None if config.quick else backbone.network.state_dict(),
+        architecture=config.architecture,
         output_stride=backbone.output_stride,
         code_version=version,
         config={"detector": tuned.to_dict(), "train": vars_of(config)},
@@ -330,6 +348,45 @@ def _finetuned_features(
     )
 
 
+def _scratch_features(
+    backbone, detector, catalog, street, out_dir: Path, config: TrainConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """From scratch: train the whole backbone on every catalog photo and the street train
+    photos (at `finetune_street_weight`), then the pooled features of both through it."""
+    catalog_labels = label_matrix([frozenset({p.class_name}) for p in catalog])  # (N, K)
+    catalog_weights = catalog_loss_mask(catalog)  # (N, K)
+    street_labels = label_matrix([p.classes for p in street])  # (M, K)
+    examples = [
+        ScratchExample(photo.path, labels, weights, street=False)
+        for photo, labels, weights in zip(catalog, catalog_labels, catalog_weights, strict=True)
+    ] + [
+        ScratchExample(
+            photo.path, labels, torch.full_like(labels, config.finetune_street_weight), street=True
+        )
+        for photo, labels in zip(street, street_labels, strict=True)
+    ]
+    train_from_scratch(
+        backbone,
+        examples,
+        out_dir / "scratch",
+        epochs=config.scratch_epochs,
+        seed=config.seed,
+        input_size=config.scratch_input_size,
+    )
+    cache = FeatureCache(out_dir / "feature_cache", _cache_key(backbone))
+    street_features = extract_pooled_features(
+        [photo.path for photo in street], backbone, cache, detector=detector, desc="street"
+    )
+    catalog_features = extract_pooled_features(
+        [photo.path for photo in catalog],
+        backbone,
+        cache,
+        square_size=config.scratch_input_size,
+        desc="catalog",
+    )
+    return catalog_features, street_features
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, required=True)
@@ -371,19 +428,43 @@ def main(argv: list[str] | None = None) -> None:
         default=32,
         help="input pixels per map cell: 16 gives finer maps for more detection time",
     )
+    parser.add_argument(
+        "--architecture",
+        choices=sorted(ARCHITECTURES),
+        default="efficientnet_lite0",
+        help="backbone: a pretrained one, or the seed design's seed_vgg16 (or its narrow "
+        "variant, a quarter of the channels) trained from scratch without --quick",
+    )
+    parser.add_argument(
+        "--scratch-epochs", type=int, default=None, help="from scratch: epochs of the network"
+    )
+    parser.add_argument(
+        "--scratch-input-size",
+        type=int,
+        default=None,
+        help="from scratch: side of the product squares and street photos' short side",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.quick and not ARCHITECTURES[args.architecture].pretrained:
+        parser.error(
+            f"--architecture {args.architecture} has no ImageNet weights to freeze; "
+            "leave out --quick to train it from scratch"
+        )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     given = {
         "epochs": args.epochs,
         "finetune_epochs": args.finetune_epochs,
         "tail_stages": args.tail_stages,
+        "scratch_epochs": args.scratch_epochs,
+        "scratch_input_size": args.scratch_input_size,
     }
     config = TrainConfig(
         quick=args.quick,
         seed=args.seed,
         tune_split=args.tune_split,
         output_stride=args.output_stride,
+        architecture=args.architecture,
         grabcut=not args.no_grabcut,
         face_bands=not args.no_face_bands,
         face_anchors=not args.no_face_anchors,

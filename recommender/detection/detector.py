@@ -20,7 +20,6 @@ import numpy as np
 import torch
 from PIL import Image
 from torch.nn import functional as F
-from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
 from recommender.detection import faces, refine
@@ -201,8 +200,6 @@ class FashionDetector:
         runtime: str = "torch",
         openvino_cache_dir: Path | str | None = None,
     ) -> None:
-        if backbone.weights is None:
-            raise ValueError("the detector needs a backbone with registry weights (mean/std)")
         self.backbone = backbone.eval().to(memory_format=torch.channels_last)
         # BN folded into the convs: the same maps, less time (BN was 186 of 759 ms/photo).
         # `self.backbone` stays unfused so it can be shared with (or trained by) others;
@@ -238,9 +235,10 @@ class FashionDetector:
         self.head = head.eval().to(self.device)
         self.config = config or DetectorConfig()
         self.class_names = head.class_names
-        self._mean = list(backbone.weights.mean)
-        self._std = list(backbone.weights.std)
-        self._interpolation = InterpolationMode(backbone.weights.interpolation)
+        transform = backbone.transforms()  # the weights' normalisation (or ImageNet's)
+        self._mean = list(transform.mean)
+        self._std = list(transform.std)
+        self._interpolation = transform.interpolation
 
     def with_config(self, **changes: Any) -> FashionDetector:
         """The same networks with some config values changed (for threshold tuning)."""

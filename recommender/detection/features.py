@@ -65,7 +65,7 @@ def extract_pooled_features(
         raise ValueError("pass exactly one of square_size and detector")
     hashes = [image_md5(path) for path in paths]
     missing = [i for i, digest in enumerate(hashes) if digest not in cache.vectors]
-    transform = backbone.weights.transforms() if square_size else None
+    transform = backbone.transforms(square_size) if square_size else None
     step = batch_size if square_size else 1
     backbone = backbone.eval().to(memory_format=torch.channels_last)
     for start in tqdm(range(0, len(missing), step), desc=desc, disable=not missing):

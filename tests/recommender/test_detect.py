@@ -269,3 +269,45 @@ def test_a_config_saved_without_a_window_layout_keeps_the_pushed_windows() -> No
     assert DetectorConfig.from_dict(saved).window_layout == "pushed"
     assert DetectorConfig().window_layout == "spread"
     assert DetectorConfig.from_dict(DetectorConfig().to_dict()).window_layout == "spread"
+
+
+def test_a_checkpoint_trained_from_scratch_rebuilds_its_whole_network(tmp_path: Path) -> None:
+    from recommender.models.backbones import build_backbone
+
+    backbone = build_backbone("seed_vgg16_narrow", pretrained=False)
+    with torch.no_grad():
+        backbone.network.conv_stem.weight.mul_(1.5)  # not what a fresh build would hold
+    head = CamHead(backbone.feature_dim, FASHION_CLASSES)
+    checkpoint = _checkpoint(
+        weights_name=None,
+        weights_sha256=None,
+        architecture="seed_vgg16_narrow",
+        head_state=head.linear.state_dict(),
+        backbone_state=backbone.network.state_dict(),
+    )
+    save_checkpoint(checkpoint, tmp_path / "scratch.pt")
+
+    detector = detector_from_checkpoint(tmp_path / "scratch.pt")
+
+    assert detector.backbone.architecture == "seed_vgg16_narrow"
+    assert detector.backbone.weights is None
+    torch.testing.assert_close(
+        detector.backbone.network.conv_stem.weight, backbone.network.conv_stem.weight
+    )
+    photo = Image.new("RGB", (64, 96), (200, 180, 160))
+    maps = detector.class_maps(photo, classes=["bag"])
+    assert maps["bag"][1].shape == (96, 64) and np.isfinite(maps["bag"][1]).all()
+
+
+def test_a_checkpoint_with_no_weights_at_all_or_another_backbone_is_refused(
+    tmp_path: Path,
+) -> None:
+    save_checkpoint(_checkpoint(weights_name=None, weights_sha256=None), tmp_path / "none.pt")
+    with pytest.raises(CheckpointMismatchError, match="holds no backbone weights"):
+        load_checkpoint(tmp_path / "none.pt")
+    save_checkpoint(_checkpoint(architecture="seed_vgg16"), tmp_path / "mixed.pt")
+    with pytest.raises(CheckpointMismatchError, match="are for efficientnet_lite0"):
+        load_checkpoint(tmp_path / "mixed.pt")
+    save_checkpoint(_checkpoint(architecture="resnet9000"), tmp_path / "odd.pt")
+    with pytest.raises(CheckpointMismatchError, match="backbone 'resnet9000'"):
+        load_checkpoint(tmp_path / "odd.pt")

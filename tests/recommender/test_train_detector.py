@@ -101,3 +101,26 @@ def test_cli_passes_the_tuning_split_and_refuses_others(tmp_path: Path, monkeypa
 
     assert [config.tune_split for config in seen] == ["val", "train+val"]
     assert [config.output_stride for config in seen] == [32, 16]
+
+
+def test_cli_trains_the_seed_network_from_scratch_and_refuses_to_freeze_it(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    import recommender.train_detector as module
+
+    real_train, seen = module.train, []
+    monkeypatch.setattr(
+        module, "train", lambda data_dir, out_dir, config, *, version: seen.append(config)
+    )
+    arguments = ["--data-dir", str(tmp_path), "--out", str(tmp_path / "out")]
+
+    module.main([*arguments, "--architecture", "seed_vgg16_narrow", "--scratch-epochs", "3"])
+    with pytest.raises(SystemExit):
+        module.main([*arguments, "--architecture", "seed_vgg16", "--quick"])
+
+    assert "leave out --quick to train it from scratch" in capsys.readouterr().err
+    assert [(c.architecture, c.scratch_epochs, c.quick) for c in seen] == [
+        ("seed_vgg16_narrow", 3, False)
+    ]
+    with pytest.raises(ValueError, match="no ImageNet weights to freeze"):
+        real_train(tmp_path, tmp_path / "out", TrainConfig(architecture="seed_vgg16"), version="")
