@@ -8,11 +8,12 @@ caches pooled features on disk (keyed by weights sha256 + image hash) and trains
 head only. Without it, the backbone's last stage and final conv are fine-tuned first on the
 same labels, over cached outputs of the frozen stages (`recommender.detection.finetune`; bf16
 autocast on GPU), and the heads are trained on the fine-tuned features. `--architecture
-seed_vgg16` (or `seed_vgg16_narrow`) trains the seed design's VGG16-style network from scratch
-instead (`recommender.detection.scratch`), every layer on the same labels, for comparison
-with the pretrained backbone; the heads are then trained on its features the same way. Each class's
-recipe is chosen on the street val split, the detection thresholds on `--tune-split` (val,
-or train+val: the boxes choose a few numbers and never train); the test split stays unseen.
+seed_vgg16` (or `seed_vgg16_narrow`) trains the seed design's VGG16-style network from
+scratch instead (`recommender.detection.scratch`), every layer on the same labels, for
+comparison with the pretrained backbone; the heads are then trained on its features the
+same way. Each class's recipe is chosen on the street val split, the detection thresholds
+on `--tune-split` (val, or train+val: the boxes choose a few numbers and never train); the
+test split stays unseen.
 """
 
 from __future__ import annotations

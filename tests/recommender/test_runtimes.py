@@ -264,3 +264,21 @@ def test_a_cache_that_cannot_be_written_leaves_no_partial_files(
     _assert_computes_like(compiled, network)
     assert "No space left" in caplog.text
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_seed_network_compiles_with_its_poolings_on_odd_sizes() -> None:
+    from recommender.models.backbones import build_backbone
+
+    backbone = fuse_batchnorm(build_backbone("seed_vgg16_narrow", pretrained=False))
+    model = OpenVinoModel(backbone, method="forward_features", threads=2)
+    for shape in [(1, 3, 97, 65), (2, 3, 64, 64)]:  # ceil-mode poolings of odd sides
+        images = torch.randn(shape, generator=torch.Generator().manual_seed(1))
+        with torch.inference_mode():
+            expected = backbone.forward_features(images)
+
+        features = model(images)
+
+        assert (
+            features.shape == expected.shape == (shape[0], 128, *[-(-s // 32) for s in shape[2:]])
+        )
+        assert torch.allclose(features, expected, atol=1e-4, rtol=1e-3)
