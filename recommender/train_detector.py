@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from recommender.data.street import parse_splits, read_street_photos
+from recommender.data.street import StreetPhoto, parse_splits, read_street_photos
 from recommender.detect import FashionDetector
 from recommender.detection.checkpoint import DetectorCheckpoint, save_checkpoint
 from recommender.detection.features import FeatureCache, extract_pooled_features
@@ -315,6 +315,26 @@ def _cache_key(backbone: Backbone) -> str:
     return f"{backbone.feature_key}-frozen"
 
 
+def _backbone_training_targets(
+    catalog: list[CatalogPhoto], street: list[StreetPhoto], config: TrainConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Labels and loss weights (N + M, K) of every catalog photo, then of the street train
+    photos (at `finetune_street_weight`): what the modes that train the backbone learn."""
+    labels = torch.cat(
+        [
+            label_matrix([frozenset({photo.class_name}) for photo in catalog]),
+            label_matrix([photo.classes for photo in street]),
+        ]
+    )
+    weights = torch.cat(
+        [
+            catalog_loss_mask(catalog),
+            torch.full((len(street), len(FASHION_CLASSES)), config.finetune_street_weight),
+        ]
+    )
+    return labels, weights
+
+
 def _finetuned_features(
     backbone, detector, catalog, street, out_dir: Path, config: TrainConfig
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -323,17 +343,10 @@ def _finetuned_features(
     trunks = TrunkCache(out_dir / "trunk_cache", backbone, config.tail_stages)
     catalog_trunks = trunks.catalog([photo.path for photo in catalog])
     street_trunks = trunks.photos([photo.path for photo in street], detector)
-    catalog_labels = label_matrix([frozenset({p.class_name}) for p in catalog])  # (N, K)
-    catalog_weights = catalog_loss_mask(catalog)  # (N, K)
-    street_labels = label_matrix([p.classes for p in street])  # (M, K)
+    labels, weights = _backbone_training_targets(catalog, street, config)  # (N + M, K) each
     examples = [
-        TailExample(trunk, labels, weights)
-        for trunk, labels, weights in zip(
-            catalog_trunks, catalog_labels, catalog_weights, strict=True
-        )
-    ] + [
-        TailExample(trunk, labels, torch.full_like(labels, config.finetune_street_weight))
-        for trunk, labels in zip(street_trunks, street_labels, strict=True)
+        TailExample(trunk, *targets)
+        for trunk, *targets in zip(catalog_trunks + street_trunks, labels, weights, strict=True)
     ]
     finetune_tail(
         backbone,
@@ -354,17 +367,10 @@ def _scratch_features(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """From scratch: train the whole backbone on every catalog photo and the street train
     photos (at `finetune_street_weight`), then the pooled features of both through it."""
-    catalog_labels = label_matrix([frozenset({p.class_name}) for p in catalog])  # (N, K)
-    catalog_weights = catalog_loss_mask(catalog)  # (N, K)
-    street_labels = label_matrix([p.classes for p in street])  # (M, K)
+    labels, weights = _backbone_training_targets(catalog, street, config)  # (N + M, K) each
     examples = [
-        ScratchExample(photo.path, labels, weights, street=False)
-        for photo, labels, weights in zip(catalog, catalog_labels, catalog_weights, strict=True)
-    ] + [
-        ScratchExample(
-            photo.path, labels, torch.full_like(labels, config.finetune_street_weight), street=True
-        )
-        for photo, labels in zip(street, street_labels, strict=True)
+        ScratchExample(photo.path, *targets, street=row >= len(catalog))
+        for row, (photo, *targets) in enumerate(zip(catalog + street, labels, weights, strict=True))
     ]
     train_from_scratch(
         backbone,
