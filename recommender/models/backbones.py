@@ -40,8 +40,8 @@ class _Architecture:
     timm_name: str | None
     default_weights: str | None  # None: no ImageNet weights, the network trains from scratch
     vgg_widths: tuple[int, ...] = ()
-    # Input size and normalisation of an architecture without weights (a weight entry
-    # brings its own): ImageNet's statistics, as the seed design's VGG16.
+    # Input size of an architecture without weights (a weight entry brings its own);
+    # `Backbone.transforms` normalises its inputs with ImageNet's statistics, as VGG16's.
     input_size: int = 224
 
     @property
