@@ -19,6 +19,8 @@ _HIGH_BIT_DEPTH_MODES = {"I", "F", "I;16", "I;16L", "I;16B", "I;16N"}
 # Photo formats only: Pillow can open ~40 formats, some through external programs (EPS runs
 # Ghostscript), which has no place on a path that decodes uploads. JPEG covers MPO too.
 PHOTO_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
+_EXIF_ORIENTATION = 0x0112
+_QUARTER_TURNS = {5, 6, 7, 8}  # EXIF orientations that transpose the stored image
 
 
 class ImageDecodeError(ValueError):
@@ -45,6 +47,21 @@ def load_image(source: bytes | str | Path, *, max_pixels: int = DEFAULT_MAX_PIXE
             # Pillow's decoders raise many types on malformed input (OSError, SyntaxError,
             # struct.error, ValueError, EOFError, ...): callers get one.
             raise ImageDecodeError(_describe(error)) from error
+
+
+def upright_size(source: bytes | str | Path) -> tuple[int, int]:
+    """(width, height) of the image `load_image` would return, read from the header alone:
+    an EXIF orientation that turns the photo a quarter swaps the stored sides. Raises
+    `ImageDecodeError` where `load_image` would fail to open the file."""
+    stream = _open_stream(source)
+    with stream:
+        try:
+            with Image.open(stream, formats=_available_formats()) as image:  # header only
+                width, height = image.size
+                orientation = _exif_orientation(image)
+        except Exception as error:
+            raise ImageDecodeError(_describe(error)) from error
+    return (height, width) if orientation in _QUARTER_TURNS else (width, height)
 
 
 def _open_stream(source: bytes | str | Path) -> io.BufferedIOBase:
@@ -92,6 +109,13 @@ def _apply_exif_orientation(image: Image.Image) -> Image.Image:
     except Exception as error:
         logger.warning("ignoring unreadable EXIF orientation: %s", error)
         return image
+
+
+def _exif_orientation(image: Image.Image) -> int:
+    try:  # unreadable EXIF counts as upright, as `_apply_exif_orientation` leaves it
+        return int(image.getexif().get(_EXIF_ORIENTATION, 1))
+    except Exception:
+        return 1
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

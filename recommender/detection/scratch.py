@@ -38,7 +38,7 @@ from recommender.detection.finetune import (
     shape_batches,
 )
 from recommender.fashion_classes import FASHION_CLASSES
-from recommender.images import load_image
+from recommender.images import load_image, upright_size
 from recommender.models.backbones import Backbone
 from recommender.models.cam import CamHead
 
@@ -105,16 +105,14 @@ class _TrainingPhotos(Dataset):
 
 
 def frame_shapes(examples: Sequence[ScratchExample], input_size: int) -> list[tuple[int, int]]:
-    """(height, width) of each example's training frame (street photos: from the header)."""
-    shapes = []
-    for example in examples:
-        if example.street:
-            with Image.open(example.path) as image:  # reads the header only
-                width, height = image.size
-            shapes.append(frame_shape(width, height, input_size))
-        else:
-            shapes.append((input_size, input_size))
-    return shapes
+    """(height, width) of each example's training frame (street photos: from the header,
+    upright as `load_image` turns them, so a batch's frames share their shape)."""
+    return [
+        frame_shape(*upright_size(example.path), input_size)
+        if example.street
+        else (input_size, input_size)
+        for example in examples
+    ]
 
 
 def train_from_scratch(

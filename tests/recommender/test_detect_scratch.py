@@ -89,6 +89,23 @@ def test_a_stopped_run_resumes_to_the_same_weights(tmp_path: Path) -> None:
     torch.testing.assert_close(resumed_head.linear.weight, head.linear.weight)
 
 
+def test_street_photos_turned_by_exif_share_a_batch_with_upright_ones(tmp_path: Path) -> None:
+    examples = []
+    for index in range(4):  # all stored landscape; every other one shown portrait
+        exif = Image.Exif()
+        exif[0x0112] = 6 if index % 2 else 1
+        path = tmp_path / f"{index}.jpg"
+        Image.new("RGB", (60, 40), COLOURS["bag"]).save(path, exif=exif.tobytes())
+        labels = torch.zeros(len(FASHION_CLASSES))
+        labels[FASHION_CLASSES.index("bag")] = 1.0
+        examples.append(ScratchExample(path, labels, torch.ones_like(labels), street=True))
+    backbone = build_backbone("seed_vgg16_narrow", pretrained=False)
+
+    _train(backbone, examples, tmp_path / "out", 1, batch_size=4)
+
+    assert (tmp_path / "out" / "scratch_epoch_000.pt").is_file()
+
+
 def test_a_pretrained_backbone_or_no_photos_is_refused(
     tmp_path: Path, pretrained_backbone: Backbone
 ) -> None:

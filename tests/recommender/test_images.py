@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from recommender.images import ImageDecodeError, load_image
+from recommender.images import ImageDecodeError, load_image, upright_size
 
 EXIF_ORIENTATION = 0x0112
 ROTATE_90_CLOCKWISE = 6
@@ -116,6 +116,17 @@ def test_exif_orientation_is_applied() -> None:
     image = load_image(data)
 
     assert image.size == (20, 40)
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_upright_size_from_the_header_is_the_decoded_images(orientation: int) -> None:
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = orientation
+    data = _encode(_noise((40, 20)), "JPEG", exif=exif.tobytes())
+
+    assert upright_size(data) == load_image(data).size
+    with pytest.raises(ImageDecodeError, match="not a recognised image format"):
+        upright_size(b"not an image at all")
 
 
 def test_truncated_jpeg_is_rejected() -> None:
