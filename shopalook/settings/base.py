@@ -228,8 +228,8 @@ INFERENCE_DEVICE = env("INFERENCE_DEVICE", "auto")
 # natively (CUDA, CPUs with AVX-512 BF16/AMX), else float32. Same CorLoc, ~30% less time.
 DETECTOR_PRECISION = env("DETECTOR_PRECISION", "auto")
 # What runs the networks (detector and embedder): "auto" compiles them with OpenVINO on a
-# CPU computing float32 (the same boxes and vectors, ~0.93 of PyTorch's time), PyTorch on
-# CUDA and for a detector in bfloat16; "torch" or "openvino" (CPU only) insist.
+# CPU (float32: the same boxes and vectors in ~0.93 of PyTorch's time; a bfloat16 detector:
+# the same CorLoc in ~0.9 of it), PyTorch on CUDA; "torch" or "openvino" (CPU only) insist.
 INFERENCE_RUNTIME = env("INFERENCE_RUNTIME", "auto")
 # Networks converted for OpenVINO, kept so a process starting again reads them back instead
 # of converting for seconds (keyed by weights and library versions; safe to delete).
