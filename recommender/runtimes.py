@@ -5,7 +5,7 @@ finds (fused convolution + activation kernels, blocked memory layouts, bfloat16 
 CPU computes it natively). On a 2-core CPU without AVX-512 a street photo's detection and
 the embedding of its items took about 0.93 of PyTorch's float32 time, with the same boxes
 (held-out CorLoc to the last digit; recommender/README.md, **Performance notes**); on a
-2-core CPU with AVX-512 BF16 a detection in bfloat16 took 0.9 of PyTorch's bfloat16 time,
+2-core CPU with AVX-512 BF16 a detection in bfloat16 took 0.90-0.98 of PyTorch's bfloat16 time,
 with the same held-out CorLoc within its noise (0.579 against 0.577). One graph accepts
 any batch and input size; graphs compiled for recurring shapes run faster still, at about
 100 MB of memory each (`fixed_shapes`, off by default).
@@ -43,7 +43,7 @@ def openvino_available() -> bool:
 def resolve_runtime(requested: str, device: torch.device) -> str:
     """The engine to run on `device`: "torch", "openvino" (CPU only), or "auto": OpenVINO
     on a CPU where it is installed, in float32 or in bfloat16 (where the CPU computes it
-    natively: the same CorLoc as PyTorch's bfloat16 in 0.9 of its time), else PyTorch."""
+    natively: the same CorLoc as PyTorch's bfloat16 in 0.90-0.98 of its time), else PyTorch."""
     if requested not in RUNTIMES:
         raise ValueError(f"unsupported runtime {requested!r}: use one of {', '.join(RUNTIMES)}")
     if requested == "auto":

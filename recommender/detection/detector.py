@@ -212,8 +212,8 @@ class FashionDetector:
             fuse_batchnorm(self.backbone) if fold_batchnorm else self.backbone
         ).to(self.device)
         # The same network compiled by OpenVINO (`recommender.runtimes`): the same boxes in
-        # about 0.95 of PyTorch's float32 time on a 2-core CPU, the same CorLoc in 0.9 of its
-        # bfloat16 time; "torch" keeps PyTorch, which training and tuning use.
+        # about 0.95 of PyTorch's float32 time on a 2-core CPU, the same CorLoc in 0.90-0.98
+        # of its bfloat16 time; "torch" keeps PyTorch, which training and tuning use.
         self.runtime = resolve_runtime(runtime, self.device)
         self._compiled_features = (
             OpenVinoModel(

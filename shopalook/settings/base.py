@@ -229,7 +229,7 @@ INFERENCE_DEVICE = env("INFERENCE_DEVICE", "auto")
 DETECTOR_PRECISION = env("DETECTOR_PRECISION", "auto")
 # What runs the networks (detector and embedder): "auto" compiles them with OpenVINO on a
 # CPU (float32: the same boxes and vectors in ~0.93 of PyTorch's time; a bfloat16 detector:
-# the same CorLoc in ~0.9 of it), PyTorch on CUDA; "torch" or "openvino" (CPU only) insist.
+# the same CorLoc in 0.90-0.98 of it), PyTorch on CUDA; "torch" or "openvino" (CPU only) insist.
 INFERENCE_RUNTIME = env("INFERENCE_RUNTIME", "auto")
 # Networks converted for OpenVINO, kept so a process starting again reads them back instead
 # of converting for seconds (keyed by weights and library versions; safe to delete).

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
 from recommender import runtimes
@@ -86,11 +87,21 @@ def test_compiled_features_are_safe_to_call_from_several_threads(
             assert torch.allclose(results[index], folded.forward_features(images), atol=1e-3)
 
 
+@pytest.fixture
+def street_photo(data_dir: Path) -> Image.Image:
+    return load_image(data_dir / "street" / "photos" / "0001.jpg")
+
+
+@pytest.fixture
+def plain(pretrained_backbone: Backbone) -> FashionDetector:
+    """The zero-shot detector on small photos, run by PyTorch in float32."""
+    return zero_shot_detector(backbone=pretrained_backbone).with_config(short_side=224)
+
+
 def test_a_detector_run_by_openvino_finds_what_pytorch_finds(
-    pretrained_backbone: Backbone, data_dir: Path
+    plain: FashionDetector, street_photo: Image.Image
 ) -> None:
-    image = load_image(data_dir / "street" / "photos" / "0001.jpg")
-    plain = zero_shot_detector(backbone=pretrained_backbone).with_config(short_side=224)
+    image = street_photo
     compiled = FashionDetector(plain.backbone, plain.head, plain.config, runtime="openvino")
     classes = ["footwear", "top", "bottom"]
 
@@ -106,10 +117,9 @@ def test_a_detector_run_by_openvino_finds_what_pytorch_finds(
 
 
 def test_a_bfloat16_detector_runs_on_openvino_under_auto(
-    pretrained_backbone: Backbone, data_dir: Path
+    plain: FashionDetector, street_photo: Image.Image
 ) -> None:
-    image = load_image(data_dir / "street" / "photos" / "0001.jpg")
-    plain = zero_shot_detector(backbone=pretrained_backbone).with_config(short_side=224)
+    image = street_photo
     low = FashionDetector(plain.backbone, plain.head, plain.config, precision="bfloat16")
     compiled = FashionDetector(
         plain.backbone, plain.head, plain.config, precision="bfloat16", runtime="auto"
