@@ -66,8 +66,8 @@ def main() -> None:
         "--runtime",
         choices=RUNTIMES,
         default="auto",
-        help="what runs the networks (auto, as the workers: OpenVINO on a CPU computing "
-        "float32); other than torch, the same models run by PyTorch are timed beside them",
+        help="what runs the networks (auto, as the workers: OpenVINO on a CPU); other than "
+        "torch, the same models run by PyTorch are timed beside them",
     )
     parser.add_argument("--embedder", type=Path, default=None, help="also time detect + embed")
     parser.add_argument(
