@@ -131,7 +131,11 @@ class DetectorConfig:
     # the face that the `faces.HEAD_CLASS` map points at; without such a face it stays.
     # Tuned on the street photos like the bands; empty in older checkpoints.
     class_face_anchor: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
-    max_boxes_per_class: int = 3
+    # Boxes per class: its map's regions after the first are mostly a second look at the
+    # same item or at its context. On the 646 train+val street photos, one box a class
+    # found 0.559 of the items with precision 0.524 (6.2 boxes a photo), three 0.574 at
+    # 0.289 (11.8), crowding a look's six places with second boxes of one class.
+    max_boxes_per_class: int = 1
     iou_threshold: float = 0.5
     containment_threshold: float = 0.9
 

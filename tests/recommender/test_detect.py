@@ -63,6 +63,21 @@ def test_zero_shot_detector_finds_an_item_in_a_street_photo(
         assert 0 <= x1 < x2 <= image.width and 0 <= y1 < y2 <= image.height
 
 
+def test_a_class_gets_its_strongest_region_only_unless_more_are_asked_for(
+    zero_shot: FashionDetector,
+) -> None:
+    heatmap = np.zeros((64, 48), np.float32)  # (H, W) in map pixels: the photo's own
+    heatmap[5:25, 5:25] = 1.0  # the item
+    heatmap[40:50, 30:40] = 0.9  # a smaller second region: its context, or a second item
+    maps = {"bag": (0.9, heatmap)}
+
+    single = zero_shot.detections_from_maps(maps, (48, 64))
+    both = zero_shot.with_config(max_boxes_per_class=2).detections_from_maps(maps, (48, 64))
+
+    assert [d.box for d in single] == [(5, 5, 25, 25)]
+    assert [d.box for d in both] == [(5, 5, 25, 25), (30, 40, 40, 50)]
+
+
 def test_detect_in_a_region_returns_boxes_in_photo_pixels_with_heatmaps(
     zero_shot: FashionDetector,
 ) -> None:
