@@ -101,33 +101,33 @@ def plain(pretrained_backbone: Backbone) -> FashionDetector:
 def test_a_detector_run_by_openvino_finds_what_pytorch_finds(
     plain: FashionDetector, street_photo: Image.Image
 ) -> None:
-    image = street_photo
     compiled = FashionDetector(plain.backbone, plain.head, plain.config, runtime="openvino")
     classes = ["footwear", "top", "bottom"]
 
-    expected = plain.class_maps(image, classes=classes)
-    maps = compiled.class_maps(image, classes=classes)
+    expected = plain.class_maps(street_photo, classes=classes)
+    maps = compiled.class_maps(street_photo, classes=classes)
 
     assert compiled.runtime == "openvino" and plain.runtime == "torch"
     for name in classes:
         assert maps[name][0] == pytest.approx(expected[name][0], abs=1e-4)
         assert np.abs(maps[name][1] - expected[name][1]).max() < 1e-3 * expected[name][1].max()
-    boxes = [(item.class_name, item.box) for item in compiled.detect(image, classes=classes)]
-    assert boxes == [(item.class_name, item.box) for item in plain.detect(image, classes=classes)]
+    boxes = [(item.class_name, item.box) for item in compiled.detect(street_photo, classes=classes)]
+    assert boxes == [
+        (item.class_name, item.box) for item in plain.detect(street_photo, classes=classes)
+    ]
 
 
 def test_a_bfloat16_detector_runs_on_openvino_under_auto(
     plain: FashionDetector, street_photo: Image.Image
 ) -> None:
-    image = street_photo
     low = FashionDetector(plain.backbone, plain.head, plain.config, precision="bfloat16")
     compiled = FashionDetector(
         plain.backbone, plain.head, plain.config, precision="bfloat16", runtime="auto"
     )
     classes = ["footwear", "top", "bottom"]
 
-    expected = low.class_maps(image, classes=classes)
-    maps = compiled.class_maps(image, classes=classes)
+    expected = low.class_maps(street_photo, classes=classes)
+    maps = compiled.class_maps(street_photo, classes=classes)
 
     # OpenVINO computes bfloat16 where the CPU does natively, float32 elsewhere; its
     # bfloat16 graph rounds other tensors than autocast does (probabilities up to 0.07 apart).
