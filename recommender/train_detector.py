@@ -237,18 +237,7 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, version: str) -
         )
         rows = torch.tensor([row_of[photo.path] for photo in chosen_photos], dtype=torch.long)
         features = torch.cat([catalog_features[rows], street_features])  # (N, C)
-        labels = torch.cat(
-            [
-                label_matrix([frozenset({p.class_name}) for p in chosen_photos]),
-                label_matrix([p.classes for p in street]),
-            ]
-        )  # (N, K)
-        weights = torch.cat(
-            [
-                catalog_loss_mask(chosen_photos),
-                torch.full((len(street), len(FASHION_CLASSES)), recipe.street_weight),
-            ]
-        )  # (N, K)
+        labels, weights = training_targets(chosen_photos, street, recipe.street_weight)
         head = train_head(features, labels, weights, config)
         _, metrics = tune_detector_config(FashionDetector(backbone, head), data_dir / "street")
         logger.info("%s: val CorLoc %s", recipe, metrics["corloc"])
@@ -315,11 +304,11 @@ def _cache_key(backbone: Backbone) -> str:
     return f"{backbone.feature_key}-frozen"
 
 
-def _backbone_training_targets(
-    catalog: list[CatalogPhoto], street: list[StreetPhoto], config: TrainConfig
+def training_targets(
+    catalog: list[CatalogPhoto], street: list[StreetPhoto], street_weight: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Labels and loss weights (N + M, K) of every catalog photo, then of the street train
-    photos (at `finetune_street_weight`): what the modes that train the backbone learn."""
+    """Labels and loss weights (N + M, K) of the catalog photos, then of the street photos
+    (their labels at `street_weight`): what a head or a trained backbone learns."""
     labels = torch.cat(
         [
             label_matrix([frozenset({photo.class_name}) for photo in catalog]),
@@ -329,7 +318,7 @@ def _backbone_training_targets(
     weights = torch.cat(
         [
             catalog_loss_mask(catalog),
-            torch.full((len(street), len(FASHION_CLASSES)), config.finetune_street_weight),
+            torch.full((len(street), len(FASHION_CLASSES)), street_weight),
         ]
     )
     return labels, weights
@@ -343,7 +332,7 @@ def _finetuned_features(
     trunks = TrunkCache(out_dir / "trunk_cache", backbone, config.tail_stages)
     catalog_trunks = trunks.catalog([photo.path for photo in catalog])
     street_trunks = trunks.photos([photo.path for photo in street], detector)
-    labels, weights = _backbone_training_targets(catalog, street, config)  # (N + M, K) each
+    labels, weights = training_targets(catalog, street, config.finetune_street_weight)
     examples = [
         TailExample(trunk, *targets)
         for trunk, *targets in zip(catalog_trunks + street_trunks, labels, weights, strict=True)
@@ -367,7 +356,7 @@ def _scratch_features(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """From scratch: train the whole backbone on every catalog photo and the street train
     photos (at `finetune_street_weight`), then the pooled features of both through it."""
-    labels, weights = _backbone_training_targets(catalog, street, config)  # (N + M, K) each
+    labels, weights = training_targets(catalog, street, config.finetune_street_weight)
     examples = [
         ScratchExample(photo.path, *targets, street=row >= len(catalog))
         for row, (photo, *targets) in enumerate(zip(catalog + street, labels, weights, strict=True))
