@@ -434,15 +434,39 @@ class FashionDetector:
         return self._to_tensor(image, size)[None].contiguous(memory_format=self._input_format)
 
     def _to_tensor(self, image: Image.Image, size: list[int]) -> torch.Tensor:
-        resized = TF.resize(image, size, interpolation=self._interpolation, antialias=True)
-        tensor = TF.convert_image_dtype(TF.pil_to_tensor(resized), torch.float32)  # (3, h, w)
-        return TF.normalize(tensor, mean=self._mean, std=self._std)  # (3, h, w)
+        return self._normalised(TF.pil_to_tensor(self._resized(image, size)))  # (3, h, w)
+
+    def _resized(self, image: Image.Image, size: list[int]) -> Image.Image:
+        return TF.resize(image, size, interpolation=self._interpolation, antialias=True)
+
+    def _normalised(self, pixels: torch.Tensor) -> torch.Tensor:
+        """uint8 pixels (..., 3, h, w) -> the network's float32 input."""
+        tensor = TF.convert_image_dtype(pixels, torch.float32)
+        return TF.normalize(tensor, mean=self._mean, std=self._std)
+
+    def _crop_tensors(self, image: Image.Image, boxes: Sequence[Box]) -> torch.Tensor:
+        """The `boxes` of `image`, each resized to the windows' input size and normalised
+        (N, 3, S, S), the same values as `_to_tensor` gives each crop. The crops are resized
+        in threads, as many as torch's: PIL releases the GIL while it resamples, and the
+        network is idle then."""
+        side = [self.config.window_input_size] * 2
+
+        def resized(box: Box) -> torch.Tensor:
+            return TF.pil_to_tensor(self._resized(image.crop(box), side))  # (3, S, S) uint8
+
+        workers = min(len(boxes), max(torch.get_num_threads(), 1))
+        if workers < 2:
+            pixels = [resized(box) for box in boxes]
+        else:
+            image.load()  # decoded once, before the threads read it
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                pixels = list(pool.map(resized, boxes))
+        return self._normalised(torch.stack(pixels))  # (N, 3, S, S)
 
     def _window_maps(
         self, image: Image.Image, windows: list[Box], selected: list[int], full_shape: torch.Size
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        side = self.config.window_input_size
-        crops = torch.stack([self._to_tensor(image.crop(box), [side, side]) for box in windows])
+        crops = self._crop_tensors(image, windows)
         crops = crops.to(self.device, memory_format=self._input_format)  # (W, 3, S, S)
         features = self._features(crops)  # (W, C, s, s)
         window_cams = self.head.cams(features)[:, selected]  # (W, k, s, s)
@@ -474,10 +498,9 @@ class FashionDetector:
                 )
         if not windows:
             return
-        side = self.config.window_input_size
-        crops = torch.stack(
-            [self._to_tensor(image.crop(box), [side, side]) for box in windows.values()]
-        ).to(self.device, memory_format=self._input_format)  # (Z, 3, S, S)
+        crops = self._crop_tensors(image, list(windows.values())).to(
+            self.device, memory_format=self._input_format
+        )  # (Z, 3, S, S)
         features = self._features(crops)  # (Z, C, s, s)
         cams = self.head.cams(features)  # (Z, K, s, s)
         for cam, (position, box) in zip(cams, windows.items(), strict=True):

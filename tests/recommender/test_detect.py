@@ -220,6 +220,25 @@ def test_zoom_takes_a_closer_look_inside_one_window_per_class(
     assert zoomed.detect(image, classes=["footwear"])
 
 
+def test_window_crops_resized_in_threads_are_the_crops_resized_one_by_one_in_order(
+    zero_shot: FashionDetector, data_dir: Path
+) -> None:
+    image = load_image(data_dir / "street" / "photos" / "0001.jpg")
+    detector = zero_shot.with_config(window_input_size=96)
+    boxes = [(0, 0, 330, 330), (220, 251, 550, 581), (10, 500, 200, 832), (100, 100, 140, 180)]
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # two resizing threads
+    try:
+        batch = detector._crop_tensors(image, boxes)
+    finally:
+        torch.set_num_threads(threads)
+
+    one_by_one = torch.stack([detector._to_tensor(image.crop(box), [96, 96]) for box in boxes])
+    assert batch.shape == (4, 3, 96, 96)
+    assert torch.equal(batch, one_by_one)
+
+
 def test_bfloat16_detector_computes_nearly_the_same_maps_in_float32(
     zero_shot: FashionDetector, data_dir: Path
 ) -> None:
