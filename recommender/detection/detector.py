@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -46,6 +46,9 @@ from recommender.models.fuse import fuse_batchnorm
 from recommender.runtimes import OpenVinoModel, resolve_runtime
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass
@@ -454,14 +457,8 @@ class FashionDetector:
         def resized(box: Box) -> torch.Tensor:
             return TF.pil_to_tensor(self._resized(image.crop(box), side))  # (3, S, S) uint8
 
-        workers = min(len(boxes), max(torch.get_num_threads(), 1))
-        if workers < 2:
-            pixels = [resized(box) for box in boxes]
-        else:
-            image.load()  # decoded once, before the threads read it
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                pixels = list(pool.map(resized, boxes))
-        return self._normalised(torch.stack(pixels))  # (N, 3, S, S)
+        image.load()  # decoded once, before any thread reads it
+        return self._normalised(torch.stack(_map_in_threads(resized, boxes)))  # (N, 3, S, S)
 
     def _window_maps(
         self, image: Image.Image, windows: list[Box], selected: list[int], full_shape: torch.Size
@@ -527,12 +524,8 @@ class FashionDetector:
         names = [name for name in maps if name in self.config.class_grabcut]
         if photo is None or not names:
             return {}
-        if len(names) == 1:
-            return {names[0]: self._grabcut(photo, maps[names[0]][1], names[0])}
-        workers = min(len(names), max(torch.get_num_threads(), 1))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            cuts = pool.map(lambda name: self._grabcut(photo, maps[name][1], name), names)
-            return dict(zip(names, cuts, strict=True))
+        cuts = _map_in_threads(lambda name: self._grabcut(photo, maps[name][1], name), names)
+        return dict(zip(names, cuts, strict=True))
 
     def _face_bands(
         self, maps: dict[str, tuple[float, np.ndarray]], faces_of: _FaceSearch
@@ -657,6 +650,17 @@ def band_in_map(face: Box | None, band: FaceBand, map_shape: tuple[int, ...]) ->
         return None
     boxed = _clip(band.box(face), map_shape[1], map_shape[0])
     return boxed if box_area(boxed) > 0 else None
+
+
+def _map_in_threads(function: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """`function` of each item, in order, computed in threads, as many as torch's (one
+    item, or one thread: in this thread). For work that releases the GIL (OpenCV, PIL's
+    resampling) while the network is idle."""
+    workers = min(len(items), max(torch.get_num_threads(), 1))
+    if workers < 2:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(function, items))
 
 
 def _clip(box: Box, width: int, height: int) -> Box:
