@@ -20,7 +20,7 @@ from recommender.detection.boxes import Box
 
 # The cut's default resolution and iterations (`DetectorConfig` measures why these).
 SHORT_SIDE = 128
-ITERATIONS = 2
+ITERATIONS = 1
 # A cut whose box keeps less than this share of the map's box area is not used: on the
 # pairs' studio photos (train split, tops) one cut in ten kept under 12% of it, a print
 # or a fold, and such a crop finds nothing in search. On street photos (train split)
