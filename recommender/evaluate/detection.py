@@ -662,9 +662,16 @@ def main(argv: list[str] | None = None) -> None:
     baseline = zero_shot_detector(config=BASELINE_CONFIG, mapping=BASELINE_IMAGENET_TO_FASHION)
     detectors = {"zero_shot_baseline": baseline}
     if args.checkpoint is not None:
-        # The baseline's backbone is shared where the checkpoint's maps have its stride.
-        stride = load_checkpoint(args.checkpoint).output_stride
-        shared = baseline.backbone if stride == baseline.backbone.output_stride else None
+        # The baseline's backbone is shared where the checkpoint was trained on its weights
+        # (architecture included) at its stride; any other gets a backbone of its own.
+        saved = load_checkpoint(args.checkpoint)
+        own = baseline.backbone
+        fits = (
+            own.weights is not None
+            and saved.weights_sha256 == own.weights.sha256
+            and saved.output_stride == own.output_stride
+        )
+        shared = own if fits else None
         detectors["trained"] = detector_from_checkpoint(
             args.checkpoint, backbone=shared, precision=args.precision, runtime=args.runtime
         )

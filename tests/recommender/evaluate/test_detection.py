@@ -201,8 +201,12 @@ def test_cli_writes_detection_metrics_with_the_compute_dtype_beside_them(
     assert (tmp_path / "out" / "corloc.png").stat().st_size > 0
 
 
-def test_cli_evaluates_a_checkpoint_of_another_output_stride_on_its_own_backbone(
-    data_dir: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("weights", "output_stride"),
+    [("efficientnet_lite0.imagenet", 16), ("efficientnet_lite2.imagenet", 32)],
+)
+def test_cli_evaluates_a_checkpoint_of_another_backbone_or_stride_on_its_own_backbone(
+    data_dir: Path, tmp_path: Path, weights: str, output_stride: int
 ) -> None:
     import json
 
@@ -213,7 +217,7 @@ def test_cli_evaluates_a_checkpoint_of_another_output_stride_on_its_own_backbone
     from recommender.weights import get_weight_entry
 
     street = _street_subset(data_dir / "street", tmp_path / "data" / "street", split="val", count=2)
-    entry = get_weight_entry("efficientnet_lite0.imagenet")
+    entry = get_weight_entry(weights)
     small = DetectorConfig(short_side=96, window_sizes=(), presence_threshold=0.0)
     checkpoint = DetectorCheckpoint(
         class_names=FASHION_CLASSES,
@@ -221,7 +225,8 @@ def test_cli_evaluates_a_checkpoint_of_another_output_stride_on_its_own_backbone
         weights_sha256=entry.sha256,
         head_state=CamHead(1280, FASHION_CLASSES).linear.state_dict(),
         code_version="test",
-        output_stride=16,
+        architecture=entry.architecture,
+        output_stride=output_stride,
         config={"detector": small.to_dict()},
     )
     save_checkpoint(checkpoint, tmp_path / "detector.pt")
@@ -236,6 +241,7 @@ def test_cli_evaluates_a_checkpoint_of_another_output_stride_on_its_own_backbone
     metrics = json.loads((tmp_path / "out" / "detection_metrics.json").read_text())
     assert set(metrics) >= {"zero_shot_baseline", "trained"}
     assert 0 <= metrics["trained"]["corloc"]["mean"] <= 1
+    assert metrics["trained"]["corloc_bound"]["mean"] >= metrics["trained"]["corloc"]["mean"]
 
 
 @pytest.mark.parametrize(("fixed", "kept"), [(40, True), (1, False)])
