@@ -37,6 +37,7 @@ __all__ = [
     "Detection",
     "DetectorConfig",
     "FashionDetector",
+    "backbone_fits",
     "detector_from_checkpoint",
     "iou",
     "trained_head",
@@ -80,6 +81,16 @@ def trained_head(checkpoint: DetectorCheckpoint, in_features: int) -> CamHead:
     return head.eval()
 
 
+def backbone_fits(checkpoint: DetectorCheckpoint, backbone: Backbone) -> bool:
+    """Whether `backbone` computes the features `checkpoint`'s head was trained on: the same
+    pretrained weights (so the same architecture) at the same output stride."""
+    return (
+        backbone.weights is not None
+        and backbone.weights.sha256 == checkpoint.weights_sha256
+        and backbone.output_stride == checkpoint.output_stride
+    )
+
+
 def detector_from_checkpoint(
     path: Path | str,
     *,
@@ -106,14 +117,12 @@ def detector_from_checkpoint(
         )
         if checkpoint.backbone_state is not None:
             backbone.network.load_state_dict(checkpoint.backbone_state)
-    elif backbone.weights is None or backbone.weights.sha256 != checkpoint.weights_sha256:
+    elif not backbone_fits(checkpoint, backbone):
+        given = backbone.weights.name if backbone.weights is not None else "no weights"
         raise CheckpointMismatchError(
-            f"checkpoint {path} needs backbone weights {checkpoint.weights_name}"
-        )
-    elif backbone.output_stride != checkpoint.output_stride:
-        raise CheckpointMismatchError(
-            f"checkpoint {path} was trained on output stride {checkpoint.output_stride}, "
-            f"the backbone given has {backbone.output_stride}"
+            f"checkpoint {path} needs backbone weights {checkpoint.weights_name} at output "
+            f"stride {checkpoint.output_stride}; the backbone given has {given} at "
+            f"{backbone.output_stride}"
         )
     head = trained_head(checkpoint, backbone.feature_dim)
     tuned = DetectorConfig.from_dict(checkpoint.config.get("detector", {}))

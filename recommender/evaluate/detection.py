@@ -633,7 +633,7 @@ def _reused_baseline(path: Path | None, split: str | None) -> dict[str, object] 
 
 
 def main(argv: list[str] | None = None) -> None:
-    from recommender.detect import detector_from_checkpoint, zero_shot_detector
+    from recommender.detect import backbone_fits, detector_from_checkpoint, zero_shot_detector
     from recommender.detection.checkpoint import load_checkpoint
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -662,16 +662,10 @@ def main(argv: list[str] | None = None) -> None:
     baseline = zero_shot_detector(config=BASELINE_CONFIG, mapping=BASELINE_IMAGENET_TO_FASHION)
     detectors = {"zero_shot_baseline": baseline}
     if args.checkpoint is not None:
-        # The baseline's backbone is shared where the checkpoint was trained on its weights
-        # (architecture included) at its stride; any other gets a backbone of its own.
-        saved = load_checkpoint(args.checkpoint)
-        own = baseline.backbone
-        fits = (
-            own.weights is not None
-            and saved.weights_sha256 == own.weights.sha256
-            and saved.output_stride == own.output_stride
-        )
-        shared = own if fits else None
+        # The baseline's backbone is shared where the checkpoint's head was trained on its
+        # features; a checkpoint of other weights or another stride gets one of its own.
+        fits = backbone_fits(load_checkpoint(args.checkpoint), baseline.backbone)
+        shared = baseline.backbone if fits else None
         detectors["trained"] = detector_from_checkpoint(
             args.checkpoint, backbone=shared, precision=args.precision, runtime=args.runtime
         )
