@@ -5,7 +5,8 @@
 Training images: catalog photos (one class each, from their categories) and the street
 photos of the train split (all classes tagged on the photo). `--quick` freezes the backbone,
 caches pooled features on disk (keyed by weights sha256 + image hash) and trains the linear
-head only. Without it, the backbone's last stage and final conv are fine-tuned first on the
+head only; `--catalog-sizes 224 112` pools each catalog photo at several sides, one training
+row each. Without it, the backbone's last stage and final conv are fine-tuned first on the
 same labels, over cached outputs of the frozen stages (`recommender.detection.finetune`; bf16
 autocast on GPU), and the heads are trained on the fine-tuned features. `--architecture
 seed_vgg16` (or `seed_vgg16_narrow`) trains the seed design's VGG16-style network from
@@ -93,6 +94,12 @@ class TrainConfig:
     architecture: str = "efficientnet_lite0"
     scratch_epochs: int = 30  # from scratch: epochs over every catalog and street photo
     scratch_input_size: int = 224  # from scratch: product squares, street photos' short side
+    # Quick mode: the sides (px) at which each catalog photo's square is pooled, each a
+    # training row with the photo's labels (weights split between them). A product fills
+    # a 224-px square; worn in a street photo at the detector's 448-px short side it spans
+    # a few dozen to a couple of hundred pixels, so smaller squares show the head items at
+    # the scales its maps look at.
+    catalog_sizes: tuple[int, ...] = (224,)
     seed: int = 0
 
 
@@ -200,6 +207,10 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, version: str) -
     if "test" in parse_splits(config.tune_split):
         raise ValueError(f"tune_split {config.tune_split!r}: the test split stays unseen")
     scratch = not ARCHITECTURES[config.architecture].pretrained
+    if not config.catalog_sizes or min(config.catalog_sizes) < 32:
+        raise ValueError(f"catalog_sizes {config.catalog_sizes}: give sides of 32 px or more")
+    if config.catalog_sizes != (224,) and not config.quick:
+        raise ValueError("catalog_sizes other than (224,) are a quick-mode option (--quick)")
     if scratch and config.quick:
         raise ValueError(
             f"{config.architecture} has no ImageNet weights to freeze: train it without "
@@ -218,8 +229,20 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, version: str) -
         street_features = extract_pooled_features(
             [photo.path for photo in street], backbone, cache, detector=detector, desc="street"
         )
-        catalog_features = extract_pooled_features(
-            [photo.path for photo in catalog], backbone, cache, square_size=224, desc="catalog"
+        catalog_features = torch.stack(  # (S, N, C): one row per photo at each side
+            [
+                extract_pooled_features(
+                    [photo.path for photo in catalog],
+                    backbone,
+                    # 224 keeps the cache it always had; other sides have their own.
+                    cache
+                    if size == 224
+                    else FeatureCache(out_dir / "feature_cache", f"{_cache_key(backbone)}-{size}"),
+                    square_size=size,
+                    desc=f"catalog {size} px",
+                )
+                for size in config.catalog_sizes
+            ]
         )
     elif scratch:
         catalog_features, street_features = _scratch_features(
@@ -229,6 +252,8 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, version: str) -
         catalog_features, street_features = _finetuned_features(
             backbone, detector, catalog, street, out_dir, config
         )
+    if catalog_features.dim() == 2:  # full mode and from scratch: one size
+        catalog_features = catalog_features.unsqueeze(0)  # (1, N, C)
     row_of = {photo.path: row for row, photo in enumerate(catalog)}
     candidates: list[tuple[HeadRecipe, CamHead, dict[str, object]]] = []
     for recipe in config.recipes:
@@ -236,8 +261,10 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, version: str) -
             data_dir / "catalog", per_class=recipe.catalog_per_class, seed=config.seed
         )
         rows = torch.tensor([row_of[photo.path] for photo in chosen_photos], dtype=torch.long)
-        features = torch.cat([catalog_features[rows], street_features])  # (N, C)
-        labels, weights = training_targets(chosen_photos, street, recipe.street_weight)
+        features = torch.cat([*catalog_features[:, rows], street_features])  # (S * N + M, C)
+        labels, weights = training_targets(
+            chosen_photos, street, recipe.street_weight, copies=len(catalog_features)
+        )
         head = train_head(features, labels, weights, config)
         _, metrics = tune_detector_config(FashionDetector(backbone, head), data_dir / "street")
         logger.info("%s: val CorLoc %s", recipe, metrics["corloc"])
@@ -305,19 +332,22 @@ def _cache_key(backbone: Backbone) -> str:
 
 
 def training_targets(
-    catalog: list[CatalogPhoto], street: list[StreetPhoto], street_weight: float
+    catalog: list[CatalogPhoto],
+    street: list[StreetPhoto],
+    street_weight: float,
+    *,
+    copies: int = 1,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Labels and loss weights (N + M, K) of the catalog photos, then of the street photos
+    """Labels and loss weights (copies * N + M, K) of the catalog photos, `copies` times
+    over (one row each per pooled size, each at 1 / copies), then of the street photos
     (their labels at `street_weight`): what a head or a trained backbone learns."""
+    catalog_labels = label_matrix([frozenset({photo.class_name}) for photo in catalog])
     labels = torch.cat(
-        [
-            label_matrix([frozenset({photo.class_name}) for photo in catalog]),
-            label_matrix([photo.classes for photo in street]),
-        ]
+        [catalog_labels.repeat(copies, 1), label_matrix([photo.classes for photo in street])]
     )
     weights = torch.cat(
         [
-            catalog_loss_mask(catalog),
+            catalog_loss_mask(catalog).repeat(copies, 1) / copies,
             torch.full((len(street), len(FASHION_CLASSES)), street_weight),
         ]
     )
@@ -440,8 +470,21 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="from scratch: side of the product squares and street photos' short side",
     )
+    parser.add_argument(
+        "--catalog-sizes",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="PX",
+        help="quick mode: sides at which each catalog photo is pooled, one training row "
+        "each (default 224; smaller sides show items at the sizes they have in street photos)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.catalog_sizes is not None and not args.quick:
+        parser.error("--catalog-sizes is a quick-mode option: add --quick")
+    if args.catalog_sizes is not None and min(args.catalog_sizes) < 32:
+        parser.error(f"--catalog-sizes {args.catalog_sizes}: give sides of 32 px or more")
     if args.quick and not ARCHITECTURES[args.architecture].pretrained:
         parser.error(
             f"--architecture {args.architecture} has no ImageNet weights to freeze; "
@@ -454,6 +497,7 @@ def main(argv: list[str] | None = None) -> None:
         "tail_stages": args.tail_stages,
         "scratch_epochs": args.scratch_epochs,
         "scratch_input_size": args.scratch_input_size,
+        "catalog_sizes": None if args.catalog_sizes is None else tuple(args.catalog_sizes),
     }
     config = TrainConfig(
         quick=args.quick,

@@ -124,3 +124,52 @@ def test_cli_trains_the_seed_network_from_scratch_and_refuses_to_freeze_it(
     ]
     with pytest.raises(ValueError, match="no ImageNet weights to freeze"):
         real_train(tmp_path, tmp_path / "out", TrainConfig(architecture="seed_vgg16"), version="")
+
+
+def test_training_targets_give_each_pooled_size_a_row_and_a_share_of_the_weight() -> None:
+    from recommender.data.street import StreetPhoto
+    from recommender.train_detector import training_targets
+
+    catalog = [CatalogPhoto(Path("a.jpg"), "top"), CatalogPhoto(Path("b.jpg"), "bag")]
+    street = [StreetPhoto("s.jpg", Path("s.jpg"), 550, 832, frozenset({"bag"}), "train")]
+
+    labels, weights = training_targets(catalog, street, 3.0, copies=2)
+
+    top, bag = FASHION_CLASSES.index("top"), FASHION_CLASSES.index("bag")
+    assert labels.shape == weights.shape == (5, len(FASHION_CLASSES))
+    assert labels[:4, top].tolist() == [1, 0, 1, 0] and labels[:4, bag].tolist() == [0, 1, 0, 1]
+    assert labels[4, bag] == 1 and labels[4].sum() == 1
+    # each catalog photo weighs 1 in all, whatever the number of sizes; its mask is kept
+    assert weights[:4, bag].tolist() == [0.5, 0.5, 0.5, 0.5]
+    assert weights[0, FASHION_CLASSES.index("bottom")] == 0  # a worn top shows a bottom
+    assert weights[4].tolist() == [3.0] * len(FASHION_CLASSES)
+    single_labels, single_weights = training_targets(catalog, street, 3.0)
+    assert torch.equal(single_labels, labels[2:]) and single_weights[0, bag] == 1.0
+
+
+def test_cli_passes_catalog_sizes_in_quick_mode_only(tmp_path: Path, monkeypatch, capsys) -> None:
+    import recommender.train_detector as module
+
+    real_train, seen = module.train, []
+    monkeypatch.setattr(
+        module, "train", lambda data_dir, out_dir, config, *, version: seen.append(config)
+    )
+    arguments = ["--data-dir", str(tmp_path), "--out", str(tmp_path / "out")]
+
+    module.main([*arguments, "--quick", "--catalog-sizes", "224", "112"])
+    module.main([*arguments, "--quick"])
+    with pytest.raises(SystemExit):
+        module.main([*arguments, "--catalog-sizes", "224", "112"])
+    assert "--catalog-sizes is a quick-mode option" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        module.main([*arguments, "--quick", "--catalog-sizes", "16"])
+    assert "32 px or more" in capsys.readouterr().err
+
+    assert [config.catalog_sizes for config in seen] == [(224, 112), (224,)]
+    # the library refuses the same before reading anything
+    with pytest.raises(ValueError, match="quick-mode option"):
+        real_train(
+            tmp_path, tmp_path / "out", TrainConfig(quick=False, catalog_sizes=(112,)), version=""
+        )
+    with pytest.raises(ValueError, match="32 px or more"):
+        real_train(tmp_path, tmp_path / "out", TrainConfig(catalog_sizes=()), version="")
