@@ -10,10 +10,11 @@ call by call with the folded one, so both see the same machine state; it reports
 medians and the largest difference between their class maps. `--embedder` also times the
 whole analysis of the photo (`LookAnalyzer.analyse`: detection, then one batched embedding
 of every item's crop with its tags), the figure the latency target is set for.
-`--precision` (default auto, as the workers run) picks the detector's compute dtype; where
-that is not float32, a float32 detector is timed interleaved with it (`float32`,
-`speedup_over_float32`, and `look.float32` with `--embedder`). `--runtime` (default auto,
-as the workers run: OpenVINO on a CPU) picks what runs both networks; where that is not
+`--precision` (default auto, as the workers run) picks the detector's compute dtype (int8:
+the checkpoint's 8-bit graph, `python -m recommender.quantize`); where that is not
+float32, a float32 detector is timed interleaved with it (`float32`, `speedup_over_float32`,
+and `look.float32` with `--embedder`). `--runtime` (default auto, as the workers run:
+OpenVINO on a CPU) picks what runs both networks; where that is not
 PyTorch, the same detector and embedder run by PyTorch are timed interleaved with them
 (`torch_runtime`, `speedup_over_torch_runtime`, `max_map_difference_torch_runtime`, and
 `look.torch_runtime` with `--embedder`). `--against` times a second detector checkpoint
@@ -101,14 +102,16 @@ def main() -> None:
             detector.backbone, detector.head, detector.config, device=args.device, **changes
         )
 
+    # An 8-bit graph runs only where it was made from: the BN-folded network on OpenVINO.
+    other_way = "float32" if detector.precision == torch.int8 else args.precision
     if args.compare_unfused:
         detectors["unfused"] = variant(
-            fold_batchnorm=False, precision=args.precision, runtime=args.runtime
+            fold_batchnorm=False, precision=other_way, runtime=args.runtime
         )
     if detector.precision != torch.float32:
         detectors["float32"] = variant(runtime=detector.runtime)
     if detector.runtime != "torch":
-        detectors["torch_runtime"] = variant(precision=args.precision)
+        detectors["torch_runtime"] = variant(precision=other_way)
     if args.against:
         detectors["against"] = detector_from_checkpoint(args.against, **options)
     image = load_image(args.data_dir / args.image)

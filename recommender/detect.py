@@ -22,9 +22,11 @@ from recommender.detection.detector import (
     DetectorConfig,
     FashionDetector,
 )
+from recommender.detection.int8 import find_quantized_graph
 from recommender.fashion_classes import FASHION_CLASSES, IMAGENET_TO_FASHION, imagenet_groups
 from recommender.models.backbones import Backbone, build_backbone
 from recommender.models.cam import CamHead, zero_shot_head
+from recommender.weights import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +108,12 @@ def detector_from_checkpoint(
 
     `backbone` may be passed to share one already built (only when the checkpoint did not
     fine-tune it); raises `CheckpointMismatchError` for a checkpoint that does not fit.
+    The 8-bit graph `python -m recommender.quantize` made from this checkpoint file, where
+    there is one, runs with precision "int8", and with "auto" on CPUs without native
+    bfloat16.
     """
     checkpoint = load_checkpoint(path, expected_sha256=expected_sha256)
+    quantized = find_quantized_graph(path, expected_sha256 or file_sha256(path))
     if backbone is None or checkpoint.backbone_state is not None:
         backbone = build_backbone(
             checkpoint.architecture,
@@ -135,4 +141,5 @@ def detector_from_checkpoint(
         precision=precision,
         runtime=runtime,
         openvino_cache_dir=openvino_cache_dir,
+        quantized_graph=quantized,
     )

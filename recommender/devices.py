@@ -20,7 +20,8 @@ def resolve_device(requested: str | torch.device = "cpu") -> torch.device:
     return device
 
 
-PRECISIONS = ("auto", "float32", "bfloat16")
+# "int8": a trained detector's 8-bit OpenVINO graph (`recommender.quantize`), CPU only.
+PRECISIONS = ("auto", "float32", "bfloat16", "int8")
 
 
 def native_bfloat16(device: torch.device) -> bool:
@@ -36,10 +37,15 @@ def native_bfloat16(device: torch.device) -> bool:
 
 
 def resolve_precision(requested: str, device: torch.device) -> torch.dtype:
-    """The compute dtype of inference: "float32", "bfloat16", or "auto" (bfloat16 where the
-    device computes it natively, else float32)."""
+    """The compute dtype of inference: "float32", "bfloat16", "int8" (torch.int8: an 8-bit
+    OpenVINO graph, on the CPU only) or "auto" (bfloat16 where the device computes it
+    natively, else float32; the detector picks int8 where it has an 8-bit graph)."""
     if requested not in PRECISIONS:
         raise ValueError(f"unsupported precision {requested!r}: use one of {', '.join(PRECISIONS)}")
+    if requested == "int8":
+        if device.type != "cpu":
+            raise ValueError(f"int8 runs an OpenVINO graph on the CPU, not on {device}")
+        return torch.int8
     if requested == "auto":
         return torch.bfloat16 if native_bfloat16(device) else torch.float32
     if requested == "bfloat16" and not native_bfloat16(device):

@@ -8,7 +8,8 @@ the embedding of its items took about 0.93 of PyTorch's float32 time, with the s
 2-core CPU with AVX-512 BF16 a detection in bfloat16 took 0.90-0.98 of PyTorch's bfloat16 time,
 with the same held-out CorLoc within its noise (0.579 against 0.577). One graph accepts
 any batch and input size; graphs compiled for recurring shapes run faster still, at about
-100 MB of memory each (`fixed_shapes`, off by default).
+100 MB of memory each (`fixed_shapes`, off by default). A graph saved to a file, such as
+the 8-bit detector graph `recommender.quantize` makes, runs the same way (`graph`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import time
 import warnings
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -94,19 +96,33 @@ class OpenVinoModel:
         threads: int | None = None,
         cache_dir: Path | str | None = None,
         fixed_shapes: int = 0,
+        graph: Path | str | Any = None,
     ) -> None:
         import openvino as ov
 
-        if precision not in (torch.float32, torch.bfloat16):
-            raise ValueError(f"the openvino runtime computes float32 or bfloat16, not {precision}")
+        if precision not in (torch.float32, torch.bfloat16, torch.int8):
+            raise ValueError(
+                f"the openvino runtime computes float32, bfloat16 or int8, not {precision}"
+            )
+        if (precision == torch.int8) != (graph is not None):
+            raise ValueError(
+                "int8 runs an 8-bit graph made by python -m recommender.quantize: pass it as "
+                "graph, and pass graph with precision int8 only"
+            )
         if fixed_shapes < 0:
             raise ValueError(f"fixed_shapes must be 0 or more, got {fixed_shapes}")
         started = time.perf_counter()
-        self._model = _converted(module, method, None if cache_dir is None else Path(cache_dir))
-        self.threads = threads or torch.get_num_threads()
         self._core = ov.Core()
+        if isinstance(graph, (str, Path)):
+            self._model = self._core.read_model(Path(graph))
+        elif graph is not None:  # an openvino.Model in memory
+            self._model = graph
+        else:
+            self._model = _converted(module, method, None if cache_dir is None else Path(cache_dir))
+        self.threads = threads or torch.get_num_threads()
         self._config = {
             "INFERENCE_NUM_THREADS": self.threads,
+            # An 8-bit graph's quantised layers compute in 8 bits; its others in float32.
             "INFERENCE_PRECISION_HINT": "bf16" if precision == torch.bfloat16 else "f32",
             "PERFORMANCE_HINT": "LATENCY",
         }
@@ -120,7 +136,9 @@ class OpenVinoModel:
         # Where the CPU lacks bfloat16, OpenVINO computes float32 whatever the hint says.
         computed = compiled.get_property("INFERENCE_PRECISION_HINT")
         self.precision = torch.bfloat16 if computed == ov.Type.bf16 else torch.float32
-        if self.precision != precision:
+        if precision == torch.int8:
+            self.precision = torch.int8
+        elif self.precision != precision:
             logger.warning("OpenVINO computes %s on this CPU, not %s", self.precision, precision)
         logger.info(
             "%s.%s compiled by OpenVINO %s in %.1f s (%s, %d threads)",
@@ -203,6 +221,21 @@ def _converted(module: nn.Module, method: str, cache_dir: Path | None):
             with contextlib.suppress(OSError):
                 leftover.unlink()
     return model
+
+
+def convert(module: nn.Module, method: str = "forward"):
+    """`module.method` as an OpenVINO model accepting any batch and input size (B, 3, H, W)."""
+    return _convert(module, method)
+
+
+def module_key(module: nn.Module, method: str) -> str:
+    """What a graph made from `module.method` computes: the module's layers with their
+    settings, every tensor of its state and the method; a saved graph records it, so a
+    graph made from another network (or other weights) is never run in its place."""
+    digest = hashlib.sha256()
+    for part in (method, repr(module), state_digest(module)):
+        digest.update(part.encode())
+    return digest.hexdigest()
 
 
 def _convert(module: nn.Module, method: str):

@@ -8,9 +8,10 @@ activations of all passes are averaged per pixel over the passes that cover it.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 from PIL import Image
+from torch import nn
 from torch.nn import functional as F
 from torchvision.transforms import functional as TF
 
@@ -38,12 +40,13 @@ from recommender.detection.boxes import (
     zoom_window,
 )
 from recommender.detection.faces import HEAD_CLASS, FaceAnchor, FaceBand, find_face
+from recommender.detection.int8 import QuantizedGraph
 from recommender.detection.refine import GrabCutSetting, grabcut_box
-from recommender.devices import resolve_device, resolve_precision
+from recommender.devices import native_bfloat16, resolve_device, resolve_precision
 from recommender.models.backbones import Backbone
 from recommender.models.cam import CamHead
 from recommender.models.fuse import fuse_batchnorm
-from recommender.runtimes import OpenVinoModel, resolve_runtime
+from recommender.runtimes import OpenVinoModel, module_key, resolve_runtime
 
 logger = logging.getLogger(__name__)
 
@@ -209,28 +212,41 @@ class FashionDetector:
         precision: str = "float32",
         runtime: str = "torch",
         openvino_cache_dir: Path | str | None = None,
+        quantized_graph: QuantizedGraph | None = None,
     ) -> None:
         self.backbone = backbone.eval().to(memory_format=torch.channels_last)
         # BN folded into the convs: the same maps, less time (BN was 186 of 759 ms/photo).
         # `self.backbone` stays unfused so it can be shared with (or trained by) others;
         # `fold_batchnorm=False` keeps the plain network (the latency benchmark's baseline).
         self.device = resolve_device(device)
-        # bfloat16 runs the backbone under autocast (maps and boxes stay float32): on a CPU
-        # with AVX-512 BF16 a photo took two thirds of the float32 time (`resolve_precision`).
-        self.precision = resolve_precision(precision, self.device)
-        self._inference_backbone = (
-            fuse_batchnorm(self.backbone) if fold_batchnorm else self.backbone
-        ).to(self.device)
         # The same network compiled by OpenVINO (`recommender.runtimes`): the same boxes in
         # about 0.95 of PyTorch's float32 time on a 2-core CPU, the same CorLoc in 0.90-0.98
         # of its bfloat16 time; "torch" keeps PyTorch, which training and tuning use.
         self.runtime = resolve_runtime(runtime, self.device)
+        # bfloat16 runs the backbone under autocast (maps and boxes stay float32): on a CPU
+        # with AVX-512 BF16 a photo took two thirds of the float32 time (`resolve_precision`).
+        # int8 runs the 8-bit graph `recommender.quantize` made (`quantized_graph`); "auto"
+        # picks it on CPUs without native bfloat16 (recommender/README.md, **Performance
+        # notes**: held-out CorLoc 0.598 against float32's 0.575, 1.17 times faster).
+        if (
+            precision == "auto"
+            and quantized_graph is not None
+            and self.runtime == "openvino"
+            and not native_bfloat16(self.device)
+        ):
+            precision = "int8"
+        self.precision = resolve_precision(precision, self.device)
+        self._inference_backbone = (
+            fuse_batchnorm(self.backbone) if fold_batchnorm else self.backbone
+        ).to(self.device)
+        graph = self._graph_for_int8(quantized_graph) if self.precision == torch.int8 else None
         self._compiled_features = (
             OpenVinoModel(
                 self._inference_backbone,
                 method="forward_features",
                 precision=self.precision,
                 cache_dir=openvino_cache_dir,
+                graph=graph,
             )
             if self.runtime == "openvino"
             else None
@@ -243,12 +259,30 @@ class FashionDetector:
             torch.contiguous_format if self._compiled_features is not None else torch.channels_last
         )
         self.head = head.eval().to(self.device)
+        self._recorded: list[torch.Tensor] | None = None  # `recording_inputs`
         self.config = config or DetectorConfig()
         self.class_names = head.class_names
         transform = backbone.transforms()  # the weights' normalisation (or ImageNet's)
         self._mean = list(transform.mean)
         self._std = list(transform.std)
         self._interpolation = transform.interpolation
+
+    def _graph_for_int8(self, quantized: QuantizedGraph | None) -> Path:
+        """The 8-bit graph's file, once it is known to fit: made from this very network."""
+        if quantized is None:
+            raise ValueError(
+                "int8 runs a trained detector's 8-bit graph, and this detector has none: "
+                "make it with python -m recommender.quantize --checkpoint CHECKPOINT "
+                "--data-dir DIR, or use float32"
+            )
+        if self.runtime != "openvino":
+            raise ValueError("int8 runs on the openvino runtime, not on torch")
+        if module_key(self._inference_backbone, "forward_features") != quantized.module_key:
+            raise ValueError(
+                f"the 8-bit graph {quantized.xml} was made from another network than this "
+                "detector's (other weights or layers); run python -m recommender.quantize again"
+            )
+        return quantized.xml
 
     def with_config(self, **changes: Any) -> FashionDetector:
         """The same networks with some config values changed (for threshold tuning)."""
@@ -419,11 +453,31 @@ class FashionDetector:
 
     @property
     def precision_name(self) -> str:
-        """The compute dtype as reports write it: "float32" or "bfloat16"."""
+        """The compute dtype as reports write it: "float32", "bfloat16" or "int8"."""
         return str(self.precision).removeprefix("torch.")
+
+    @property
+    def feature_network(self) -> nn.Module:
+        """The network whose `forward_features` computes the maps (BN folded where asked):
+        what an 8-bit graph is made from (`recommender.quantize`)."""
+        return self._inference_backbone
+
+    @contextlib.contextmanager
+    def recording_inputs(self) -> Iterator[list[torch.Tensor]]:
+        """While active, each batch given to the network (the whole photo, the windows, the
+        closer looks) is appended to the list yielded: the inputs a detection really
+        computes, on which `recommender.quantize` calibrates. Not for concurrent use."""
+        recorded: list[torch.Tensor] = []
+        self._recorded = recorded
+        try:
+            yield recorded
+        finally:
+            self._recorded = None
 
     def _features(self, batch: torch.Tensor) -> torch.Tensor:
         """The backbone's last feature maps (B, C, h, w) in float32, computed in `precision`."""
+        if self._recorded is not None:
+            self._recorded.append(batch.detach().to("cpu", torch.float32, copy=True))
         if self._compiled_features is not None:
             return self._compiled_features(batch)
         low = self.precision != torch.float32

@@ -24,8 +24,14 @@ def test_forced_bfloat16_without_native_support_warns(monkeypatch, caplog) -> No
 
 
 def test_unknown_precision_names_the_choices() -> None:
-    with pytest.raises(ValueError, match="auto, float32, bfloat16"):
+    with pytest.raises(ValueError, match="auto, float32, bfloat16, int8"):
         resolve_precision("fp16", torch.device("cpu"))
+
+
+def test_int8_is_an_openvino_graph_on_the_cpu_only() -> None:
+    assert resolve_precision("int8", torch.device("cpu")) == torch.int8
+    with pytest.raises(ValueError, match="on the CPU, not on cuda"):
+        resolve_precision("int8", torch.device("cuda"))
 
 
 def test_a_cpu_whose_bf16_support_cannot_be_read_counts_as_not_native(monkeypatch) -> None:

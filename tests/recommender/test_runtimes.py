@@ -50,6 +50,23 @@ def test_openvino_runtime_is_refused_where_it_cannot_run(monkeypatch) -> None:
         resolve_runtime("openvino", CPU)
 
 
+def test_int8_and_a_saved_graph_go_together(folded: Backbone) -> None:
+    with pytest.raises(ValueError, match="recommender.quantize"):
+        OpenVinoModel(folded, method="forward_features", precision=torch.int8)
+    with pytest.raises(ValueError, match="with precision int8 only"):
+        OpenVinoModel(folded, method="forward_features", graph="graph.xml")
+
+
+def test_module_key_names_the_weights_and_the_method(folded: Backbone) -> None:
+    key = runtimes.module_key(folded, "forward_features")
+    assert key == runtimes.module_key(folded, "forward_features")
+    assert key != runtimes.module_key(folded, "forward")
+    other = fuse_batchnorm(folded)  # a copy
+    with torch.no_grad():
+        next(other.parameters()).add_(1e-3)
+    assert key != runtimes.module_key(other, "forward_features")
+
+
 @pytest.mark.parametrize("shape", [(1, 3, 97, 65), (3, 3, 64, 64), (2, 3, 130, 161)])
 def test_compiled_features_match_pytorch_for_any_batch_and_input_size(
     folded: Backbone, compiled: OpenVinoModel, shape: tuple[int, ...]
