@@ -225,7 +225,9 @@ CORS_URLS_REGEX = r"^/(api/v1/.*|healthz)$"
 # Device for model inference in workers: "cuda" when one is present, else "cpu".
 INFERENCE_DEVICE = env("INFERENCE_DEVICE", "auto")
 # The detector's compute dtype: "auto" runs it in bfloat16 where the device computes that
-# natively (CUDA, CPUs with AVX-512 BF16/AMX), else float32. Same CorLoc, ~30% less time.
+# natively (CUDA, CPUs with AVX-512 BF16/AMX; same CorLoc, ~30% less time), else on the
+# checkpoint's 8-bit graph where `python -m recommender.quantize` made one, else float32.
+# "int8" insists on the 8-bit graph.
 DETECTOR_PRECISION = env("DETECTOR_PRECISION", "auto")
 # What runs the networks (detector and embedder): "auto" compiles them with OpenVINO on a
 # CPU (float32: the same boxes and vectors in ~0.93 of PyTorch's time; a bfloat16 detector:
