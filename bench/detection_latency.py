@@ -61,7 +61,8 @@ def main() -> None:
         choices=PRECISIONS,
         default="auto",
         help="the detector's compute dtype (auto, as the workers: bfloat16 where the device "
-        "has it natively); other than float32, a float32 detector is timed beside it",
+        "has it natively, else the checkpoint's 8-bit graph where one is made); other than "
+        "float32, a float32 detector is timed beside it",
     )
     parser.add_argument(
         "--runtime",

@@ -22,7 +22,7 @@ from recommender.detection.detector import (
     DetectorConfig,
     FashionDetector,
 )
-from recommender.detection.int8 import find_quantized_graph
+from recommender.detection.int8 import Int8GraphError, find_quantized_graph
 from recommender.fashion_classes import FASHION_CLASSES, IMAGENET_TO_FASHION, imagenet_groups
 from recommender.models.backbones import Backbone, build_backbone
 from recommender.models.cam import CamHead, zero_shot_head
@@ -39,6 +39,7 @@ __all__ = [
     "Detection",
     "DetectorConfig",
     "FashionDetector",
+    "Int8GraphError",
     "backbone_fits",
     "detector_from_checkpoint",
     "iou",

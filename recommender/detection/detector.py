@@ -40,7 +40,7 @@ from recommender.detection.boxes import (
     zoom_window,
 )
 from recommender.detection.faces import HEAD_CLASS, FaceAnchor, FaceBand, find_face
-from recommender.detection.int8 import QuantizedGraph
+from recommender.detection.int8 import Int8GraphError, QuantizedGraph
 from recommender.detection.refine import GrabCutSetting, grabcut_box
 from recommender.devices import native_bfloat16, resolve_device, resolve_precision
 from recommender.models.backbones import Backbone
@@ -270,15 +270,15 @@ class FashionDetector:
     def _graph_for_int8(self, quantized: QuantizedGraph | None) -> Path:
         """The 8-bit graph's file, once it is known to fit: made from this very network."""
         if quantized is None:
-            raise ValueError(
+            raise Int8GraphError(
                 "int8 runs a trained detector's 8-bit graph, and this detector has none: "
                 "make it with python -m recommender.quantize --checkpoint CHECKPOINT "
                 "--data-dir DIR, or use float32"
             )
         if self.runtime != "openvino":
-            raise ValueError("int8 runs on the openvino runtime, not on torch")
+            raise Int8GraphError("int8 runs on the openvino runtime, not on torch")
         if module_key(self._inference_backbone, "forward_features") != quantized.module_key:
-            raise ValueError(
+            raise Int8GraphError(
                 f"the 8-bit graph {quantized.xml} was made from another network than this "
                 "detector's (other weights or layers); run python -m recommender.quantize again"
             )

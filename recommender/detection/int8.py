@@ -23,6 +23,11 @@ GRAPH_FORMAT = "shopalook.int8_graph/1"
 SUFFIX = ".int8"
 
 
+class Int8GraphError(ValueError):
+    """Precision int8 asked of a detector that cannot run it: no 8-bit graph, one made from
+    another network, or a runtime other than OpenVINO."""
+
+
 @dataclass(frozen=True)
 class QuantizedGraph:
     """An 8-bit graph on disk and what it was made from."""

@@ -633,7 +633,12 @@ def _reused_baseline(path: Path | None, split: str | None) -> dict[str, object] 
 
 
 def main(argv: list[str] | None = None) -> None:
-    from recommender.detect import backbone_fits, detector_from_checkpoint, zero_shot_detector
+    from recommender.detect import (
+        Int8GraphError,
+        backbone_fits,
+        detector_from_checkpoint,
+        zero_shot_detector,
+    )
     from recommender.detection.checkpoint import load_checkpoint
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -648,7 +653,8 @@ def main(argv: list[str] | None = None) -> None:
         "--precision",
         choices=PRECISIONS,
         default="float32",
-        help="the detector's compute dtype (auto: bfloat16 where the device has it natively)",
+        help="the detector's compute dtype (auto: bfloat16 where the device has it natively, "
+        "else the checkpoint's 8-bit graph where python -m recommender.quantize made one)",
     )
     parser.add_argument(
         "--runtime",
@@ -666,9 +672,12 @@ def main(argv: list[str] | None = None) -> None:
         # features; a checkpoint of other weights or another stride gets one of its own.
         fits = backbone_fits(load_checkpoint(args.checkpoint), baseline.backbone)
         shared = baseline.backbone if fits else None
-        detectors["trained"] = detector_from_checkpoint(
-            args.checkpoint, backbone=shared, precision=args.precision, runtime=args.runtime
-        )
+        try:
+            detectors["trained"] = detector_from_checkpoint(
+                args.checkpoint, backbone=shared, precision=args.precision, runtime=args.runtime
+            )
+        except Int8GraphError as error:
+            parser.error(str(error))
     reused = _reused_baseline(args.baseline_from, split)
     if reused is not None:
         del detectors["zero_shot_baseline"]

@@ -42,6 +42,7 @@ from recommender.data.pairs import Pair, crop_box, pairs_in_split, read_pairs
 from recommender.detect import (
     Detection,
     FashionDetector,
+    Int8GraphError,
     detector_from_checkpoint,
     iou,
     zero_shot_detector,
@@ -204,6 +205,13 @@ def evaluate(
     runtime: str = "torch",
 ) -> dict:
     """Held-out pairs (first `limit` in file order) through the pipeline, as one JSON dict."""
+    # The detector first: a precision it cannot run is refused before the gallery's work.
+    options = {"device": device, "precision": precision, "runtime": runtime}
+    detector = (
+        detector_from_checkpoint(detector_path, **options)
+        if detector_path
+        else zero_shot_detector(**options)
+    )
     items = read_catalog(data_dir / "catalog")
     held_out = pairs_in_split(read_pairs(data_dir / "pairs"), "test")
     pairs = held_out[:limit] if limit is not None else held_out
@@ -222,12 +230,6 @@ def evaluate(
             _, tagsets = embedder.embed_with_tags(images)
             return [tags[FILTER_GROUP][0] for tags in tagsets]
 
-    options = {"device": device, "precision": precision, "runtime": runtime}
-    detector = (
-        detector_from_checkpoint(detector_path, **options)
-        if detector_path
-        else zero_shot_detector(**options)
-    )
     results = {
         "embedder": embedder.model_name,
         "detector": str(detector_path) if detector_path else "zero-shot",
@@ -313,7 +315,8 @@ def main(argv: list[str] | None = None) -> None:
         "--precision",
         choices=PRECISIONS,
         default="float32",
-        help="the detector's compute dtype (auto: bfloat16 where the device has it natively)",
+        help="the detector's compute dtype (auto: bfloat16 where the device has it natively, "
+        "else the checkpoint's 8-bit graph where python -m recommender.quantize made one)",
     )
     parser.add_argument(
         "--runtime",
@@ -327,17 +330,20 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     cache = args.feature_cache or _default_cache(args.embedder, args.out)
-    results = evaluate(
-        args.data_dir,
-        args.embedder,
-        args.detector,
-        cache,
-        limit=args.limit,
-        classes=args.localise,
-        device=args.device,
-        precision=args.precision,
-        runtime=args.runtime,
-    )
+    try:
+        results = evaluate(
+            args.data_dir,
+            args.embedder,
+            args.detector,
+            cache,
+            limit=args.limit,
+            classes=args.localise,
+            device=args.device,
+            precision=args.precision,
+            runtime=args.runtime,
+        )
+    except Int8GraphError as error:
+        parser.error(str(error))
     write_report(results, args.out)
     print(json.dumps(summary(results), indent=1))  # noqa: T201
 

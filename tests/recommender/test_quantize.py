@@ -210,3 +210,30 @@ def test_cli_calibrates_on_a_folder_of_photos_skipping_unreadable_ones(
     assert used == 3 and "broken.jpg" in caplog.text
     int8 = detector_from_checkpoint(checkpoint, precision="int8", runtime="openvino")
     assert int8.precision == torch.int8
+
+
+def test_evaluation_clis_refuse_int8_without_a_graph_before_any_work(
+    tmp_path: Path, data_dir: Path, capsys
+) -> None:
+    from recommender.evaluate import detection, pipeline
+
+    checkpoint = _save(tmp_path / "detector.pt")
+    options = ["--precision", "int8", "--runtime", "openvino", "--out", str(tmp_path / "out")]
+
+    with pytest.raises(SystemExit):
+        detection.main(["--data-dir", str(data_dir), "--checkpoint", str(checkpoint), *options])
+    assert "python -m recommender.quantize" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        pipeline.main(
+            [
+                "--data-dir",
+                str(data_dir),
+                "--embedder",
+                str(tmp_path / "embedder.pt"),
+                "--detector",
+                str(checkpoint),
+                *options,
+            ]
+        )
+    assert "python -m recommender.quantize" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
