@@ -173,3 +173,49 @@ def test_cli_passes_catalog_sizes_in_quick_mode_only(tmp_path: Path, monkeypatch
         )
     with pytest.raises(ValueError, match="32 px or more"):
         real_train(tmp_path, tmp_path / "out", TrainConfig(catalog_sizes=()), version="")
+
+
+def test_cli_quantizes_the_new_checkpoint_when_asked_and_keeps_it_if_that_fails(
+    tmp_path: Path, data_dir: Path, monkeypatch, capsys
+) -> None:
+    import json
+
+    import recommender.train_detector as module
+    from recommender.detection.int8 import QuantizedGraph
+    from recommender.quantize import QuantizationError
+
+    trained = tmp_path / "out" / "detector.pt"
+    monkeypatch.setattr(module, "train", lambda data_dir, out_dir, config, *, version: trained)
+    calls = []
+
+    def quantized(checkpoint, calibration, check):
+        calls.append((checkpoint, len(calibration), len(check)))
+        return QuantizedGraph(trained.with_suffix(".int8.xml"), "", "", {"feature_error": 0.2})
+
+    monkeypatch.setattr(module, "quantize_checkpoint", quantized)
+    arguments = ["--data-dir", str(data_dir), "--out", str(tmp_path / "out"), "--quick"]
+
+    module.main([*arguments, "--quantize"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["int8_graph"].endswith("detector.int8.xml") and report["feature_error"] == 0.2
+    ((checkpoint, calibration, check),) = calls
+    assert checkpoint == trained and calibration > check > 0  # street train and val splits
+
+    def failing(checkpoint, calibration, check):
+        raise QuantizationError("too far off")
+
+    monkeypatch.setattr(module, "quantize_checkpoint", failing)
+    module.main([*arguments, "--quantize"])
+    assert json.loads(capsys.readouterr().out) == {
+        "checkpoint": str(trained),
+        "wall_seconds": pytest.approx(0, abs=5),
+        "int8_graph": None,
+    }
+    module.main(arguments)
+    assert "int8_graph" not in json.loads(capsys.readouterr().out)
+
+    monkeypatch.setattr(module, "nncf_available", lambda: False)
+    monkeypatch.setattr(module, "train", lambda *args, **kwargs: pytest.fail("trained"))
+    with pytest.raises(SystemExit):
+        module.main([*arguments, "--quantize"])
+    assert "pip install 'shopalook[quantize]'" in capsys.readouterr().err
