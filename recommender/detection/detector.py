@@ -227,7 +227,8 @@ class FashionDetector:
         # with AVX-512 BF16 a photo took two thirds of the float32 time (`resolve_precision`).
         # int8 runs the 8-bit graph `recommender.quantize` made (`quantized_graph`); "auto"
         # picks it on CPUs without native bfloat16 (recommender/README.md, **Performance
-        # notes**: held-out CorLoc 0.598 against float32's 0.575, 1.17 times faster).
+        # notes**: held-out CorLoc 0.598 against float32's 0.575, 1.12-1.17 times faster
+        # on an AVX2 CPU).
         if (
             precision == "auto"
             and quantized_graph is not None

@@ -40,12 +40,10 @@ class QuantizedGraph:
 
 def graph_paths(checkpoint: Path | str) -> tuple[Path, Path, Path]:
     """The graph's .xml, .bin and .json files for `checkpoint`."""
-    stem = Path(checkpoint).with_suffix(SUFFIX)
-    return (
-        stem.with_suffix(f"{SUFFIX}.xml"),
-        stem.with_suffix(f"{SUFFIX}.bin"),
-        (stem.with_suffix(f"{SUFFIX}.json")),
-    )
+    checkpoint = Path(checkpoint)
+    name = f"{checkpoint.stem}{SUFFIX}"
+    xml, weights, meta = (checkpoint.with_name(name + ext) for ext in (".xml", ".bin", ".json"))
+    return xml, weights, meta
 
 
 def find_quantized_graph(checkpoint: Path | str, checkpoint_sha256: str) -> QuantizedGraph | None:
