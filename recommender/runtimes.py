@@ -199,14 +199,14 @@ def _converted(module: nn.Module, method: str, cache_dir: Path | None):
     import openvino as ov
 
     if cache_dir is None:
-        return _convert(module, method)
+        return convert(module, method)
     path = cache_dir / f"{_cache_key(module, method)}.xml"
     if path.is_file():
         try:
             return ov.Core().read_model(path)
         except RuntimeError as error:  # a damaged file: convert again and replace it
             logger.warning("cannot read the cached model %s (%s); converting again", path, error)
-    model = _convert(module, method)
+    model = convert(module, method)
     # Written under a name of this process's own, then renamed (.bin before .xml): a reader
     # never sees a half-written pair, and concurrent writers write the same bytes.
     partial = path.with_name(f"{path.stem}.{os.getpid()}-{threading.get_ident()}.xml")
@@ -223,11 +223,6 @@ def _converted(module: nn.Module, method: str, cache_dir: Path | None):
     return model
 
 
-def convert(module: nn.Module, method: str = "forward"):
-    """`module.method` as an OpenVINO model accepting any batch and input size (B, 3, H, W)."""
-    return _convert(module, method)
-
-
 def module_key(module: nn.Module, method: str) -> str:
     """What a graph made from `module.method` computes: the module's layers with their
     settings, every tensor of its state and the method; a saved graph records it, so a
@@ -238,7 +233,8 @@ def module_key(module: nn.Module, method: str) -> str:
     return digest.hexdigest()
 
 
-def _convert(module: nn.Module, method: str):
+def convert(module: nn.Module, method: str = "forward"):
+    """`module.method` as an OpenVINO model accepting any batch and input size (B, 3, H, W)."""
     import openvino as ov
 
     traced = _Method(module, method).eval()
@@ -254,12 +250,12 @@ def _convert(module: nn.Module, method: str):
 
 
 def _cache_key(module: nn.Module, method: str) -> str:
-    """What the converted graph depends on: the module's layers with their settings (its
-    repr: strides, dilations, paddings), every tensor of its state, the method and the
+    """What the converted graph depends on: what it computes (`module_key`: the layers with
+    their settings, such as strides and paddings, every tensor and the method) and the
     versions of the converter and of PyTorch, which traces the module."""
     import openvino as ov
 
     digest = hashlib.sha256()
-    for part in (ov.get_version(), torch.__version__, method, repr(module), state_digest(module)):
+    for part in (ov.get_version(), torch.__version__, module_key(module, method)):
         digest.update(part.encode())
     return digest.hexdigest()[:32]

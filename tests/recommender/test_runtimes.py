@@ -222,7 +222,7 @@ def _unconvertible(module: nn.Module, method: str):
 def test_a_converted_network_is_read_back_from_the_cache(tmp_path: Path, monkeypatch) -> None:
     network = _tiny_network(0)
     first = OpenVinoModel(network, cache_dir=tmp_path)
-    monkeypatch.setattr(runtimes, "_convert", _unconvertible)
+    monkeypatch.setattr(runtimes, "convert", _unconvertible)
 
     second = OpenVinoModel(network, cache_dir=tmp_path)
 
